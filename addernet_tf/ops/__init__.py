@@ -1,0 +1,6 @@
+"""The adder convolution op: compiled kernels and their builtin-op twin."""
+
+from addernet_tf.ops.adder_conv import active_backend, adder_conv2d
+from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
+
+__all__ = ["adder_conv2d", "adder_conv2d_reference", "active_backend"]

@@ -1,0 +1,55 @@
+"""Loads the compiled op library once.
+
+The library is `_adder_ops.so` beside this file (built by `pip install -e .`
+or `make`), or the file named by the env var `ADDERNET_TF_LIBRARY` (how the
+Bazel-built library is tested). `ADDERNET_TF_BACKEND=reference` skips loading.
+"""
+
+import os
+import warnings
+
+import tensorflow as tf
+
+_LIBRARY_PATH = os.environ.get("ADDERNET_TF_LIBRARY") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "_adder_ops.so")
+
+_library = None
+_load_error = None
+
+
+def _load():
+    global _library, _load_error
+    if os.environ.get("ADDERNET_TF_BACKEND", "").lower() == "reference":
+        _load_error = "ADDERNET_TF_BACKEND=reference"
+        return
+    try:
+        _library = tf.load_op_library(_LIBRARY_PATH)
+    except (tf.errors.NotFoundError, OSError) as e:
+        _load_error = f"{_LIBRARY_PATH}: {e}"
+
+
+_load()
+
+
+def library():
+    """The loaded op module, or None."""
+    return _library
+
+
+def load_error():
+    """Why the library is not loaded (a string), or None."""
+    return _load_error
+
+
+_warned = False
+
+
+def warn_fallback_once():
+    global _warned
+    if not _warned and not (_load_error or "").startswith("ADDERNET_TF_BACKEND"):
+        warnings.warn(
+            "addernet_tf: compiled adder op library not loaded "
+            f"({_load_error}); using the slow builtin-op reference. "
+            "Run `make` (or `pip install --no-build-isolation -e .`) to build it.",
+            RuntimeWarning, stacklevel=3)
+    _warned = True

@@ -1,0 +1,93 @@
+"""The adder convolution on the compiled kernels, with AdderNet gradients.
+
+`adder_conv2d` runs `Addernet>AdderConv2D` when the op library is loaded and
+falls back to the builtin-op twin (`adder_conv2d_reference`) otherwise, with
+one warning. The gradient ops are registered here, so importing this module
+is enough to differentiate through, or re-load a SavedModel holding, the op.
+"""
+
+import tensorflow as tf
+
+from addernet_tf.ops import _args, _loader
+from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
+
+__all__ = ["adder_conv2d", "adder_conv2d_custom", "active_backend"]
+
+
+def active_backend():
+    """`"custom"` when the compiled library is loaded, else `"reference"`."""
+    return "custom" if _loader.library() is not None else "reference"
+
+
+def _attrs(args):
+    return dict(strides=args.strides, padding=args.padding,
+                explicit_paddings=args.explicit_paddings if args.padding == "EXPLICIT" else [])
+
+
+def _to_nhwc(x, data_format):
+    return x if data_format == "NHWC" else tf.transpose(x, [0, 2, 3, 1])
+
+
+def _from_nhwc(x, data_format):
+    return x if data_format == "NHWC" else tf.transpose(x, [0, 3, 1, 2])
+
+
+def adder_conv2d_custom(input, filters, strides=1, padding="VALID",
+                        data_format="NHWC", name=None):
+    """`adder_conv2d` on the compiled kernels; raises if they are not loaded."""
+    lib = _loader.library()
+    if lib is None:
+        raise RuntimeError(
+            f"addernet_tf op library not loaded: {_loader.load_error()}")
+    with tf.name_scope(name or "adder_conv2d"):
+        input = tf.convert_to_tensor(input, name="input")
+        filters = tf.convert_to_tensor(filters, name="filters")
+        args = _args.check_args(input, filters, strides, padding, data_format)
+        y = lib.addernet_adder_conv2d(_to_nhwc(input, data_format), filters,
+                                      **_attrs(args))
+        return _from_nhwc(y, data_format)
+
+
+def adder_conv2d(input, filters, strides=1, padding="VALID",
+                 data_format="NHWC", name=None):
+    """Adder convolution: `Y = -Σ_{i,j,c} |X − F|` over each window.
+
+    Args:
+      input: float32/float64 `[N, H, W, C]` (or `[N, C, H, W]` for NCHW).
+      filters: `[KH, KW, C, O]`, same dtype (the layout of `tf.nn.conv2d`).
+      strides: int or `(stride_h, stride_w)`.
+      padding: `"VALID"`, `"SAME"` (TensorFlow's rule: the extra row/column
+        goes at the bottom/right) or `[[0, 0], [top, bottom], [left, right],
+        [0, 0]]`. A zero-padded position contributes `|F|`.
+      data_format: `"NHWC"` or `"NCHW"` (transposed around the NHWC kernel).
+      name: optional name scope.
+
+    Returns:
+      `[N, OH, OW, O]` (or `[N, O, OH, OW]`), the negated L1 distances.
+      Gradients are AdderNet's: `dX = Σ clamp(F − X, −1, 1)·dY` and
+      `dF = Σ (X − F)·dY`.
+
+    Raises:
+      ValueError: a bad argument, named, with its value (checked statically).
+      tf.errors.InvalidArgumentError: the same, found at run time.
+    """
+    if _loader.library() is None:
+        _loader.warn_fallback_once()
+        return adder_conv2d_reference(input, filters, strides, padding, data_format, name)
+    return adder_conv2d_custom(input, filters, strides, padding, data_format, name)
+
+
+def _grad_attrs(op):
+    return dict(strides=op.get_attr("strides"), padding=op.get_attr("padding"),
+                explicit_paddings=op.get_attr("explicit_paddings"))
+
+
+if _loader.library() is not None:
+
+    @tf.RegisterGradient("Addernet>AdderConv2D")
+    def _adder_conv2d_grad(op, grad):
+        lib = _loader.library()
+        x, f = op.inputs
+        attrs = _grad_attrs(op)
+        return (lib.addernet_adder_conv2d_backprop_input(x, f, grad, **attrs),
+                lib.addernet_adder_conv2d_backprop_filter(x, f, grad, **attrs))

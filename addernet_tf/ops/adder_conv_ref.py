@@ -1,0 +1,208 @@
+"""Adder convolution built only from TensorFlow ops that are TFLite builtins.
+
+This is the slow, simple twin of the compiled `Addernet>AdderConv2D` op: the
+test suite runs the same cases against both, and models exported to TFLite use
+this form. The forward pass is a zero pad, then one strided slice per kernel
+position (i, j) with SUB / ABS / SUM / ADD; no `tf.image.extract_patches`
+(it converts to a Flex op that plain TFLite interpreters cannot run).
+
+The gradients are the AdderNet surrogates, not the true derivative:
+
+  dX = sum clamp(F - Xpad, -1, 1) * dY   (HardTanh; padded positions dropped)
+  dF = sum (Xpad - F) * dY               (full precision, unscaled)
+"""
+
+import tensorflow as tf
+
+from addernet_tf.ops import _args
+
+__all__ = ["adder_conv2d_reference"]
+
+
+def _dim(t, axis):
+    """Static size of `t` along `axis` as an int, else a scalar int32 tensor."""
+    size = t.shape[axis]
+    return int(size) if size is not None else tf.shape(t, out_type=tf.int32)[axis]
+
+
+def _is_static(*values):
+    return all(isinstance(v, int) for v in values)
+
+
+def _maximum(a, b):
+    return max(a, b) if _is_static(a, b) else tf.maximum(a, b)
+
+
+def _same_pads(size, kernel, stride):
+    """TensorFlow's SAME rule, in ints or int32 tensors: (before, after)."""
+    if _is_static(size, kernel):
+        return _args.same_paddings(size, kernel, stride)
+    out = (size + stride - 1) // stride
+    total = tf.maximum((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _runtime_checks(x, f, args):
+    """Asserts for what `check_args` could not see at trace time.
+
+    Returns the assert ops (empty when every dimension involved is static).
+    """
+    checks = []
+    c_in, c_f = _dim(x, 3), _dim(f, 2)
+    if not _is_static(c_in, c_f):
+        checks.append(tf.debugging.Assert(
+            tf.equal(c_in, c_f),
+            ["`filters` expects input channels:", c_f, "but `input` has:", c_in]))
+    if args.padding == "SAME":
+        return checks  # SAME always pads to at least one kernel extent.
+    pads = args.explicit_paddings
+    for name, size, kernel, pad in (("height", _dim(x, 1), _dim(f, 0), pads[0] + pads[1]),
+                                    ("width", _dim(x, 2), _dim(f, 1), pads[2] + pads[3])):
+        if not _is_static(size, kernel):
+            checks.append(tf.debugging.Assert(
+                tf.less_equal(kernel, size + pad),
+                [f"`filters` kernel {name}", kernel,
+                 f"is larger than the padded `input` {name}", size + pad]))
+    return checks
+
+
+def _patch_slices(padded_h, padded_w, kernel_h, kernel_w, strides):
+    """(begin, end, strides) of the input patch for each kernel position (i, j).
+
+    Patch (i, j) is `xpad[:, i::sh, j::sw, :]` cut to `[N, OH, OW, C]`. Batch and
+    channel axes use begin/end masks so their (possibly dynamic) sizes are
+    never needed.
+    """
+    sh, sw = strides
+    out_h = (padded_h - kernel_h) // sh + 1
+    out_w = (padded_w - kernel_w) // sw + 1
+    slices = []
+    for i in range(kernel_h):
+        # An empty patch must not end before it begins (a negative end would
+        # count from the back), hence the max.
+        end_h = _maximum(i + (out_h - 1) * sh + 1, i)
+        for j in range(kernel_w):
+            end_w = _maximum(j + (out_w - 1) * sw + 1, j)
+            begin = tf.stack([0, i, j, 0]) if not _is_static(end_h, end_w) else [0, i, j, 0]
+            end = tf.stack([0, end_h, end_w, 0]) if not _is_static(end_h, end_w) else [
+                0, end_h, end_w, 0]
+            slices.append((begin, end, [1, sh, sw, 1]))
+    return slices
+
+
+_MASK = 0b1001  # begin/end masks covering the batch and channel axes
+
+
+def _adder_conv2d_nhwc(x, f, args):
+    """The adder convolution on NHWC input; see `adder_conv2d_reference`."""
+    kernel_h, kernel_w = int(f.shape[0]), int(f.shape[1])
+    height, width = _dim(x, 1), _dim(x, 2)
+    sh, sw = args.strides
+    if args.padding == "SAME":
+        top, bottom = _same_pads(height, kernel_h, sh)
+        left, right = _same_pads(width, kernel_w, sw)
+    else:
+        top, bottom, left, right = args.explicit_paddings
+    padded_h = height + top + bottom
+    padded_w = width + left + right
+    slices = _patch_slices(padded_h, padded_w, kernel_h, kernel_w, args.strides)
+
+    @tf.custom_gradient
+    def adder(x, f):
+        pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
+        if not _is_static(top, bottom, left, right):
+            pads = tf.stack([tf.stack([tf.cast(p, tf.int32) for p in pair]) for pair in pads])
+        xpad = tf.pad(x, pads)
+        patches = [tf.strided_slice(xpad, b, e, s, begin_mask=_MASK, end_mask=_MASK)
+                   for b, e, s in slices]
+
+        def diff(k):
+            """Patch k minus F[i, j], k = i * KW + j: [N, OH, OW, C, O]."""
+            i, j = divmod(k, kernel_w)
+            return tf.expand_dims(patches[k], -1) - f[i, j]
+
+        acc = None
+        for k in range(len(patches)):
+            term = tf.reduce_sum(tf.abs(diff(k)), axis=3)
+            acc = term if acc is None else acc + term
+        # `acc * -1.0` rather than `-acc`: NEG does not quantize to int8.
+        y = acc * -1.0
+
+        def grad(dy):
+            dy = tf.expand_dims(dy, 3)  # [N, OH, OW, 1, O]
+            xpad_shape = tf.shape(xpad)
+            dxpad = None
+            df_rows = []
+            for k, (b, e, s) in enumerate(slices):
+                # Recomputed rather than kept from the forward pass: the
+                # [N, OH, OW, C, O] differences are the largest tensors here.
+                d = diff(k)
+                dpatch = tf.reduce_sum(tf.clip_by_value(d * -1.0, -1.0, 1.0) * dy, axis=4)
+                scattered = tf.raw_ops.StridedSliceGrad(
+                    shape=xpad_shape, begin=b, end=e, strides=s, dy=dpatch,
+                    begin_mask=_MASK, end_mask=_MASK)
+                dxpad = scattered if dxpad is None else dxpad + scattered
+                df_rows.append(tf.reduce_sum(d * dy, axis=[0, 1, 2]))
+            dx = tf.slice(dxpad, tf.stack([0, top, left, 0]) if not _is_static(top, left)
+                          else [0, top, left, 0], tf.shape(x))
+            df = tf.reshape(tf.stack(df_rows), tf.shape(f))
+            return dx, df
+
+        return y, grad
+
+    return adder(x, f)
+
+
+@tf.autograph.experimental.do_not_convert  # Python control flow here is on static values only
+def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint: disable=redefined-builtin
+                           data_format="NHWC", name=None):
+    """Adder convolution from builtin ops (the twin of the compiled op).
+
+    `Y[n, oh, ow, o] = -sum_{i, j, c} |Xpad[n, oh*sh + i, ow*sw + j, c] - F[i, j, c, o]|`,
+    Xpad the zero-padded input (a padded position contributes |F|).
+
+    Args:
+      input: float32 or float64 `Tensor`, `[N, H, W, C]` (NHWC) or
+        `[N, C, H, W]` (NCHW). N, H and W may be unknown at trace time.
+      filters: `Tensor` of the same dtype, `[KH, KW, C, O]` (the `tf.nn.conv2d`
+        layout), with static KH and KW.
+      strides: int or `[stride_h, stride_w]` (or `[1, sh, sw, 1]`), positive.
+      padding: `"VALID"`, `"SAME"` (TensorFlow's rule: OH = ceil(H / sh), the
+        odd pad row/column at the bottom/right) or explicit
+        `[[0, 0], [top, bottom], [left, right], [0, 0]]` (always in NHWC order).
+      data_format: `"NHWC"` or `"NCHW"` (transposed to NHWC and back).
+      name: optional name scope.
+
+    Returns:
+      `Tensor` `[N, OH, OW, O]` (NHWC) or `[N, O, OH, OW]` (NCHW), where
+      OH = (H + pad_h - KH) // sh + 1 (ceil(H / sh) for SAME), likewise OW.
+      Its gradients are the AdderNet surrogates:
+      `dX = sum clamp(F - Xpad, -1, 1) * dY` (padding positions dropped) and
+      `dF = sum (Xpad - F) * dY`.
+
+    Raises:
+      ValueError: an argument is bad in a way visible at trace time (the
+        message names it and shows its value).
+      tf.errors.InvalidArgumentError: at run time, when dimensions unknown at
+        trace time do not fit (channel mismatch, kernel larger than the padded
+        input).
+    """
+    with tf.name_scope(name or "adder_conv2d_reference"):
+        input = tf.convert_to_tensor(input, name="input")
+        filters = tf.convert_to_tensor(filters, name="filters")
+        args = _args.check_args(input, filters, strides, padding, data_format)
+        if filters.shape.rank is None or None in filters.shape[:2]:
+            raise ValueError(
+                f"`filters` must have a static kernel height and width, got shape {filters.shape}")
+        if input.shape.rank is None:
+            with tf.control_dependencies([tf.debugging.assert_rank(
+                    input, 4, message="`input` must be 4-D")]):
+                input = tf.ensure_shape(input, [None] * 4)
+        if args.data_format == "NCHW":
+            input = tf.transpose(input, [0, 2, 3, 1])
+        checks = _runtime_checks(input, filters, args)
+        with tf.control_dependencies(checks):
+            output = _adder_conv2d_nhwc(input, filters, args)
+        if args.data_format == "NCHW":
+            output = tf.transpose(output, [0, 3, 1, 2])
+        return output

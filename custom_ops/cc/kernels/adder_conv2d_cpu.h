@@ -1,0 +1,501 @@
+// CPU kernels of the adder convolution, free of TensorFlow headers.
+//
+// Layouts: input NHWC [N, H, W, C], filter [KH, KW, C, O], output NHWC
+// [N, OH, OW, O]. All three kernels read the input through a zero-padded
+// window: a padded position holds 0, so it adds |F| to the forward sum and
+// (0 - F) * dY to the filter gradient, and its own gradient is dropped.
+//
+// Vectorization uses GCC/Clang vector extensions (32-byte vectors), which the
+// compiler lowers to AVX2 with -march=native and to SSE pairs otherwise.
+// Threading goes through a caller-supplied `ParallelFor(units, cost, fn)`
+// where fn(begin, end) processes units [begin, end); the TF OpKernel passes
+// the op's intra-op thread pool.
+
+#ifndef ADDERNET_CUSTOM_OPS_CC_KERNELS_ADDER_CONV2D_CPU_H_
+#define ADDERNET_CUSTOM_OPS_CC_KERNELS_ADDER_CONV2D_CPU_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace addernet {
+
+struct AdderConvGeometry {
+  int64_t batch, in_height, in_width, in_channels;
+  int64_t kernel_height, kernel_width, out_channels;
+  int64_t out_height, out_width;
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;  // bottom/right follow from the output size.
+};
+
+namespace cpu {
+
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float V __attribute__((vector_size(32), aligned(4)));
+  static constexpr int kLanes = 8;
+};
+template <>
+struct Simd<double> {
+  typedef double V __attribute__((vector_size(32), aligned(8)));
+  static constexpr int kLanes = 4;
+};
+
+template <typename T>
+inline typename Simd<T>::V Load(const T* p) {
+  typename Simd<T>::V v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+inline void Store(T* p, typename Simd<T>::V v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+// Written so GCC emits one vbroadcastss/vandps: `V{} + x` costs a scalar
+// add, lane-by-lane writes become insert chains, integer masks leave the
+// floating-point domain.
+inline Simd<float>::V Broadcast(float x) {
+  return Simd<float>::V{x, x, x, x, x, x, x, x};
+}
+inline Simd<double>::V Broadcast(double x) {
+  return Simd<double>::V{x, x, x, x};
+}
+template <typename T>
+inline typename Simd<T>::V Abs(typename Simd<T>::V v) {
+  for (int l = 0; l < Simd<T>::kLanes; ++l) v[l] = std::abs(T(v[l]));
+  return v;
+}
+
+// Pins a value in a vector register: without it GCC re-loads filter vectors
+// from memory inside the arithmetic of the forward tile, costing load slots.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define ADDERNET_IN_REGISTER(v) asm("" : "+x"(v))
+#else
+#define ADDERNET_IN_REGISTER(v) (void)0
+#endif
+// clamp(v, -1, 1) keeping NaN; this operand order becomes vmaxps/vminps
+// (other spellings compile to compare + blend pairs).
+template <typename T>
+inline typename Simd<T>::V ClampUnit(typename Simd<T>::V v) {
+  const typename Simd<T>::V lo = Broadcast(T(-1)), hi = Broadcast(T(1));
+  v = lo > v ? lo : v;
+  return hi < v ? hi : v;
+}
+
+inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Output channels per register block in the forward and filter kernels.
+template <typename T>
+constexpr int64_t kOutBlock = 2 * Simd<T>::kLanes;
+constexpr int kPixelBlock = 4;
+
+// Padded input rows for one output row. Row i points at KW*C-contiguous
+// windows: window of output column ow starts at ow * stride_w * C. Rows that
+// fall entirely in the vertical padding are nullptr.
+template <typename T>
+class PaddedRows {
+ public:
+  explicit PaddedRows(const AdderConvGeometry& g)
+      : g_(g),
+        width_((g.out_width - 1) * g.stride_w + g.kernel_width),
+        direct_(g.pad_left == 0 && width_ <= g.in_width),
+        buffer_(direct_ ? 0 : g.kernel_height * width_ * g.in_channels),
+        rows_(g.kernel_height) {}
+
+  // Fills rows for output row `oh` of image `n`; returns the row pointers.
+  const T* const* Fill(const T* input, int64_t n, int64_t oh) {
+    const int64_t c = g_.in_channels;
+    for (int64_t i = 0; i < g_.kernel_height; ++i) {
+      const int64_t h = oh * g_.stride_h + i - g_.pad_top;
+      if (h < 0 || h >= g_.in_height) {
+        rows_[i] = nullptr;
+        continue;
+      }
+      const T* src = input + ((n * g_.in_height + h) * g_.in_width) * c;
+      if (direct_) {
+        rows_[i] = src;
+        continue;
+      }
+      T* dst = buffer_.data() + i * width_ * c;
+      const int64_t left = std::min(g_.pad_left, width_);
+      const int64_t copy = std::max<int64_t>(
+          0, std::min(g_.in_width, width_ - g_.pad_left));
+      std::fill(dst, dst + left * c, T(0));
+      std::memcpy(dst + left * c, src, copy * c * sizeof(T));
+      std::fill(dst + (left + copy) * c, dst + width_ * c, T(0));
+      rows_[i] = dst;
+    }
+    return rows_.data();
+  }
+
+ private:
+  const AdderConvGeometry& g_;
+  const int64_t width_;
+  const bool direct_;
+  std::vector<T> buffer_;
+  std::vector<const T*> rows_;
+};
+
+// ---------------------------------------------------------------- forward
+
+// Filter repacked as [O/OB][KH][KW*C][OB] (output channels padded with 0) and
+// per-kernel-row sums of |F| as [KH][Op], used for rows in the padding.
+template <typename T>
+struct PackedForwardFilter {
+  PackedForwardFilter(const AdderConvGeometry& g, const T* filter) {
+    constexpr int64_t OB = kOutBlock<T>;
+    const int64_t k = g.kernel_width * g.in_channels, o = g.out_channels;
+    padded_out = RoundUp(o, OB);
+    data.assign(g.kernel_height * k * padded_out, T(0));
+    abs_row_sums.assign(g.kernel_height * padded_out, T(0));
+    for (int64_t i = 0; i < g.kernel_height; ++i) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const T* src = filter + (i * k + kk) * o;
+        for (int64_t oo = 0; oo < o; ++oo) {
+          const int64_t b = oo / OB;
+          data[((b * g.kernel_height + i) * k + kk) * OB + oo % OB] = src[oo];
+          abs_row_sums[i * padded_out + oo] += std::abs(src[oo]);
+        }
+      }
+    }
+  }
+  int64_t padded_out;
+  std::vector<T> data;
+  std::vector<T> abs_row_sums;
+};
+
+// Sum |x - f| for NP output pixels x one block of OB output channels; the
+// first pixel's window starts `offset` into each row. acc is [NP][OB].
+template <typename T, int NP>
+inline void ForwardTile(const T* const* rows, int64_t kernel_height,
+                        int64_t offset, int64_t window, int64_t pixel_step,
+                        const T* filter, T* acc) {
+  typedef typename Simd<T>::V V;
+  constexpr int L = Simd<T>::kLanes;
+  V a[NP][2];
+  for (int p = 0; p < NP; ++p) {
+    a[p][0] = Load(acc + p * 2 * L);
+    a[p][1] = Load(acc + p * 2 * L + L);
+  }
+  // Accumulating through an FMA with an opaque 1 moves the add from the two
+  // FP-add pipes (which also run the subtract) to the two FMA pipes.
+  V one = Broadcast(T(1));
+  ADDERNET_IN_REGISTER(one);
+  for (int64_t i = 0; i < kernel_height; ++i, filter += window * 2 * L) {
+    if (rows[i] == nullptr) continue;
+    const T* x = rows[i] + offset;
+    for (int64_t k = 0; k < window; ++k) {
+      V f0 = Load(filter + k * 2 * L);
+      V f1 = Load(filter + k * 2 * L + L);
+      ADDERNET_IN_REGISTER(f0);
+      ADDERNET_IN_REGISTER(f1);
+      for (int p = 0; p < NP; ++p) {
+        const V xb = Broadcast(x[p * pixel_step + k]);
+        a[p][0] += Abs<T>(xb - f0) * one;
+        a[p][1] += Abs<T>(xb - f1) * one;
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    Store(acc + p * 2 * L, a[p][0]);
+    Store(acc + p * 2 * L + L, a[p][1]);
+  }
+}
+
+template <typename T, typename ParallelFor>
+void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
+                        const T* filter, T* output,
+                        const ParallelFor& parallel_for) {
+  constexpr int64_t OB = kOutBlock<T>;
+  const PackedForwardFilter<T> packed(g, filter);
+  const int64_t window = g.kernel_width * g.in_channels;
+  const int64_t pixel_step = g.stride_w * g.in_channels;
+  const int64_t blocks = packed.padded_out / OB;
+  const int64_t cost = g.out_width * packed.padded_out * g.kernel_height * window;
+
+  parallel_for(g.batch * g.out_height, cost, [&](int64_t begin, int64_t end) {
+    PaddedRows<T> padded(g);
+    std::vector<T> acc(kPixelBlock * OB);
+    std::vector<T> init(packed.padded_out);
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t n = unit / g.out_height, oh = unit % g.out_height;
+      const T* const* rows = padded.Fill(input, n, oh);
+      std::fill(init.begin(), init.end(), T(0));
+      for (int64_t i = 0; i < g.kernel_height; ++i) {
+        if (rows[i] != nullptr) continue;
+        const T* s = packed.abs_row_sums.data() + i * packed.padded_out;
+        for (int64_t o = 0; o < packed.padded_out; ++o) init[o] += s[o];
+      }
+      T* out_row = output + unit * g.out_width * g.out_channels;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const T* f = packed.data.data() + b * g.kernel_height * window * OB;
+        const int64_t o0 = b * OB, on = std::min(OB, g.out_channels - o0);
+        for (int64_t ow = 0; ow < g.out_width;) {
+          const int np = g.out_width - ow >= kPixelBlock ? kPixelBlock : 1;
+          for (int p = 0; p < np; ++p) {
+            std::memcpy(acc.data() + p * OB, init.data() + o0, OB * sizeof(T));
+          }
+          const int64_t offset = ow * pixel_step;
+          if (np == kPixelBlock) {
+            ForwardTile<T, kPixelBlock>(rows, g.kernel_height, offset, window,
+                                        pixel_step, f, acc.data());
+          } else {
+            ForwardTile<T, 1>(rows, g.kernel_height, offset, window,
+                              pixel_step, f, acc.data());
+          }
+          for (int p = 0; p < np; ++p) {
+            T* y = out_row + (ow + p) * g.out_channels + o0;
+            const T* a = acc.data() + p * OB;
+            for (int64_t o = 0; o < on; ++o) y[o] = -a[o];
+          }
+          ow += np;
+        }
+      }
+    }
+  });
+}
+
+// --------------------------------------------------------- backprop input
+
+// Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded).
+template <typename T>
+std::vector<T> TransposeFilterForInput(const AdderConvGeometry& g,
+                                       const T* filter, int64_t padded_c) {
+  const int64_t c = g.in_channels, o = g.out_channels;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  std::vector<T> t(taps * o * padded_c, T(0));
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    for (int64_t cc = 0; cc < c; ++cc) {
+      for (int64_t oo = 0; oo < o; ++oo) {
+        t[(tap * o + oo) * padded_c + cc] = filter[(tap * c + cc) * o + oo];
+      }
+    }
+  }
+  return t;
+}
+
+// acc[p] += sum_o clamp(f[o] - x[p], -1, 1) * dy[p][o] over one lane block.
+template <typename T, int NP>
+inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
+                      const T* const* dy, const typename Simd<T>::V* x,
+                      typename Simd<T>::V* acc) {
+  typedef typename Simd<T>::V V;
+  V a[NP], xv[NP];
+  for (int p = 0; p < NP; ++p) {
+    a[p] = acc[p];
+    xv[p] = x[p];
+  }
+  for (int64_t o = 0; o < out_c; ++o) {
+    const V f = Load(filter + o * filter_step);
+    for (int p = 0; p < NP; ++p) {
+      a[p] += ClampUnit<T>(f - xv[p]) * Broadcast(dy[p][o]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) acc[p] = a[p];
+}
+
+template <typename T, typename ParallelFor>
+void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
+                              const T* filter, const T* out_backprop,
+                              T* in_backprop, const ParallelFor& parallel_for) {
+  typedef typename Simd<T>::V V;
+  constexpr int L = Simd<T>::kLanes;
+  const int64_t c = g.in_channels, o = g.out_channels;
+  const int64_t padded_c = RoundUp(c, L);
+  const std::vector<T> ft = TransposeFilterForInput(g, filter, padded_c);
+  const std::vector<T> zeros(o, T(0));
+  const int64_t cost = g.in_width * padded_c * g.kernel_height *
+                       g.kernel_width * o / (g.stride_h * g.stride_w) + 1;
+
+  parallel_for(g.batch * g.in_height, cost, [&](int64_t begin, int64_t end) {
+    std::vector<T> x_row(g.in_width * padded_c, T(0));
+    std::vector<T> dx_row(g.in_width * padded_c);
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t n = unit / g.in_height, h = unit % g.in_height;
+      const T* src = input + unit * g.in_width * c;
+      for (int64_t w = 0; w < g.in_width; ++w) {
+        std::memcpy(x_row.data() + w * padded_c, src + w * c, c * sizeof(T));
+      }
+      for (int64_t cb = 0; cb < padded_c; cb += L) {
+        for (int64_t phase = 0; phase < std::min(g.stride_w, g.in_width);
+             ++phase) {
+          const int64_t count = (g.in_width - phase + g.stride_w - 1) / g.stride_w;
+          for (int64_t t0 = 0; t0 < count;) {
+            const int np = count - t0 >= kPixelBlock ? kPixelBlock : 1;
+            V x[kPixelBlock], acc[kPixelBlock];
+            for (int p = 0; p < np; ++p) {
+              const int64_t w = phase + (t0 + p) * g.stride_w;
+              x[p] = Load(x_row.data() + w * padded_c + cb);
+              acc[p] = V{};
+            }
+            for (int64_t i = 0; i < g.kernel_height; ++i) {
+              const int64_t num = h + g.pad_top - i;
+              if (num < 0 || num % g.stride_h != 0) continue;
+              const int64_t oh = num / g.stride_h;
+              if (oh >= g.out_height) continue;
+              const T* dy_row = out_backprop + ((n * g.out_height + oh) * g.out_width) * o;
+              for (int64_t j = 0; j < g.kernel_width; ++j) {
+                const int64_t numw = phase + g.pad_left - j;
+                if (((numw % g.stride_w) + g.stride_w) % g.stride_w != 0) continue;
+                const int64_t base = t0 + numw / g.stride_w;
+                const T* dy[kPixelBlock];
+                bool any = false;
+                for (int p = 0; p < np; ++p) {
+                  const int64_t ow = base + p;
+                  const bool valid = ow >= 0 && ow < g.out_width;
+                  dy[p] = valid ? dy_row + ow * o : zeros.data();
+                  any |= valid;
+                }
+                if (!any) continue;
+                const T* f = ft.data() + ((i * g.kernel_width + j) * o) * padded_c + cb;
+                if (np == kPixelBlock) {
+                  InputTile<T, kPixelBlock>(f, padded_c, o, dy, x, acc);
+                } else {
+                  InputTile<T, 1>(f, padded_c, o, dy, x, acc);
+                }
+              }
+            }
+            for (int p = 0; p < np; ++p) {
+              const int64_t w = phase + (t0 + p) * g.stride_w;
+              Store(dx_row.data() + w * padded_c + cb, acc[p]);
+            }
+            t0 += np;
+          }
+        }
+      }
+      T* dst = in_backprop + unit * g.in_width * c;
+      for (int64_t w = 0; w < g.in_width; ++w) {
+        std::memcpy(dst + w * c, dx_row.data() + w * padded_c, c * sizeof(T));
+      }
+    }
+  });
+}
+
+// -------------------------------------------------------- backprop filter
+
+// acc[q][OB] += sum_ow x[ow * step + q] * dy[ow][OB] for NK window offsets q.
+template <typename T, int NK>
+inline void FilterTile(const T* x, int64_t step, const T* dy, int64_t dy_step,
+                       int64_t width, T* acc) {
+  typedef typename Simd<T>::V V;
+  constexpr int L = Simd<T>::kLanes;
+  V a[NK][2];
+  for (int q = 0; q < NK; ++q) {
+    a[q][0] = Load(acc + q * 2 * L);
+    a[q][1] = Load(acc + q * 2 * L + L);
+  }
+  for (int64_t ow = 0; ow < width; ++ow) {
+    const V d0 = Load(dy + ow * dy_step);
+    const V d1 = Load(dy + ow * dy_step + L);
+    for (int q = 0; q < NK; ++q) {
+      const V xb = Broadcast(x[ow * step + q]);
+      a[q][0] += xb * d0;
+      a[q][1] += xb * d1;
+    }
+  }
+  for (int q = 0; q < NK; ++q) {
+    Store(acc + q * 2 * L, a[q][0]);
+    Store(acc + q * 2 * L + L, a[q][1]);
+  }
+}
+
+// dF = sum Xpad * dY - F * sum dY: a correlation of the padded input with dY
+// (computed per shard into private [KH][KW*C][Op] accumulators) minus a
+// per-output-channel correction.
+template <typename T, typename ParallelFor>
+void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
+                               const T* filter, const T* out_backprop,
+                               T* filter_backprop, int64_t num_shards,
+                               const ParallelFor& parallel_for) {
+  constexpr int64_t OB = kOutBlock<T>;
+  const int64_t o = g.out_channels, padded_out = RoundUp(o, OB);
+  const int64_t window = g.kernel_width * g.in_channels;
+  const int64_t pixel_step = g.stride_w * g.in_channels;
+  const int64_t rows = g.batch * g.out_height;
+  const int64_t taps = g.kernel_height * window;
+  const int64_t shards = std::max<int64_t>(1, std::min(num_shards, rows));
+  // Per shard: [KH * KW * C][Op] correlation sums, then [Op] sums of dY.
+  const int64_t shard_size = taps * padded_out + padded_out;
+  std::vector<T> partial(shards * shard_size, T(0));
+  const int64_t row_cost = g.out_width * taps * padded_out;
+
+  parallel_for(shards, row_cost * ((rows + shards - 1) / shards),
+               [&](int64_t begin, int64_t end) {
+    PaddedRows<T> padded(g);
+    std::vector<T> dy_row(o % OB == 0 ? 0 : g.out_width * padded_out, T(0));
+    for (int64_t s = begin; s < end; ++s) {
+      T* acc = partial.data() + s * shard_size;
+      T* dy_sum = acc + taps * padded_out;
+      for (int64_t unit = rows * s / shards; unit < rows * (s + 1) / shards;
+           ++unit) {
+        const int64_t n = unit / g.out_height, oh = unit % g.out_height;
+        const T* const* x_rows = padded.Fill(input, n, oh);
+        const T* dy = out_backprop + unit * g.out_width * o;
+        if (!dy_row.empty()) {
+          for (int64_t ow = 0; ow < g.out_width; ++ow) {
+            std::memcpy(dy_row.data() + ow * padded_out, dy + ow * o, o * sizeof(T));
+          }
+          dy = dy_row.data();
+        }
+        for (int64_t ow = 0; ow < g.out_width; ++ow) {
+          for (int64_t oo = 0; oo < padded_out; ++oo) dy_sum[oo] += dy[ow * padded_out + oo];
+        }
+        for (int64_t i = 0; i < g.kernel_height; ++i) {
+          const T* x = x_rows[i];
+          if (x == nullptr) continue;
+          for (int64_t b = 0; b < padded_out; b += OB) {
+            T* a = acc + i * window * padded_out;
+            int64_t k = 0;
+            // Accumulators for window offsets k..k+3 of block b are
+            // [k][Op] rows: gather them through a small tile.
+            for (; k < window; ) {
+              const int nk = window - k >= kPixelBlock ? kPixelBlock : 1;
+              T tile[kPixelBlock * OB];
+              for (int q = 0; q < nk; ++q) {
+                std::memcpy(tile + q * OB, a + (k + q) * padded_out + b, OB * sizeof(T));
+              }
+              if (nk == kPixelBlock) {
+                FilterTile<T, kPixelBlock>(x + k, pixel_step, dy + b, padded_out,
+                                           g.out_width, tile);
+              } else {
+                FilterTile<T, 1>(x + k, pixel_step, dy + b, padded_out,
+                                 g.out_width, tile);
+              }
+              for (int q = 0; q < nk; ++q) {
+                std::memcpy(a + (k + q) * padded_out + b, tile + q * OB, OB * sizeof(T));
+              }
+              k += nk;
+            }
+          }
+        }
+      }
+    }
+  });
+
+  // Reduce the shards and subtract F * sum dY.
+  std::vector<T> dy_total(padded_out, T(0));
+  for (int64_t s = 0; s < shards; ++s) {
+    const T* d = partial.data() + s * shard_size + taps * padded_out;
+    for (int64_t oo = 0; oo < padded_out; ++oo) dy_total[oo] += d[oo];
+  }
+  parallel_for(taps, shards * o + 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      for (int64_t oo = 0; oo < o; ++oo) {
+        T sum = T(0);
+        for (int64_t s = 0; s < shards; ++s) {
+          sum += partial[s * shard_size + t * padded_out + oo];
+        }
+        filter_backprop[t * o + oo] = sum - filter[t * o + oo] * dy_total[oo];
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace addernet
+
+#endif  // ADDERNET_CUSTOM_OPS_CC_KERNELS_ADDER_CONV2D_CPU_H_

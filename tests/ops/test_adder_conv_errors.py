@@ -1,0 +1,92 @@
+"""Bad arguments: the error names the argument (in backticks) and shows the value."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ERRORS = (ValueError, tf.errors.InvalidArgumentError)
+
+
+def tensor(shape, dtype=tf.float32):
+    return tf.ones(shape, dtype)
+
+
+X, F = (1, 6, 6, 2), (3, 3, 2, 4)
+
+# (id, input, filters, keyword arguments, regex the message must match)
+BAD_CALLS = [
+    ("input_rank", tensor((6, 6, 2)), tensor(F), {}, r"`input`.*\(6, 6, 2\)"),
+    ("filters_rank", tensor(X), tensor((3, 3, 2)), {}, r"`filters`.*\(3, 3, 2\)"),
+    ("channel_mismatch", tensor(X), tensor((3, 3, 5, 4)), {}, r"`filters`.*5.*`input`.*2"),
+    ("int_input", tensor(X, tf.int32), tensor(F, tf.int32), {}, r"`input`.*int32"),
+    ("int_filters", tensor(X), tensor(F, tf.int64), {}, r"`filters`.*int64"),
+    ("half_input", tensor(X, tf.float16), tensor(F, tf.float16), {}, r"`input`.*float16"),
+    ("mixed_dtypes", tensor(X), tensor(F, tf.float64), {}, r"`input`.*`filters`.*float32.*float64"),
+    ("stride_zero", tensor(X), tensor(F), {"strides": 0}, r"`strides`.*\b0\b"),
+    ("stride_negative", tensor(X), tensor(F), {"strides": (1, -2)}, r"`strides`.*\(1, -2\)"),
+    ("stride_triple", tensor(X), tensor(F), {"strides": (1, 2, 3)}, r"`strides`.*\(1, 2, 3\)"),
+    ("stride_float", tensor(X), tensor(F), {"strides": 1.5}, r"`strides`.*1\.5"),
+    ("padding_name", tensor(X), tensor(F), {"padding": "FULL"}, r"`padding`.*FULL"),
+    ("padding_negative", tensor(X), tensor(F),
+     {"padding": [[0, 0], [1, -1], [0, 0], [0, 0]]}, r"`padding`.*-1"),
+    ("padding_batch", tensor(X), tensor(F),
+     {"padding": [[1, 0], [0, 0], [0, 0], [0, 0]]}, r"`padding`.*\[\[1, 0\]"),
+    ("padding_channel", tensor(X), tensor(F),
+     {"padding": [[0, 0], [0, 0], [0, 0], [0, 2]]}, r"`padding`.*\[0, 2\]"),
+    ("padding_shape", tensor(X), tensor(F), {"padding": [[1, 1], [1, 1]]}, r"`padding`"),
+    ("data_format", tensor(X), tensor(F), {"data_format": "NWHC"}, r"`data_format`.*NWHC"),
+    ("kernel_too_tall", tensor(X), tensor((7, 3, 2, 4)), {}, r"`filters`.*height.*7.*6"),
+    ("kernel_too_wide_explicit", tensor(X), tensor((3, 9, 2, 4)),
+     {"padding": [[0, 0], [0, 0], [1, 1], [0, 0]]}, r"`filters`.*width.*9.*8"),
+    ("kernel_too_large_nchw", tensor((1, 2, 3, 3)), tensor((4, 4, 2, 1)),
+     {"data_format": "NCHW"}, r"`filters`.*4.*3"),
+]
+
+
+@pytest.mark.parametrize("x, f, kwargs, pattern", [c[1:] for c in BAD_CALLS],
+                         ids=[c[0] for c in BAD_CALLS])
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_bad_arguments(backend, mode, x, f, kwargs, pattern):
+    call = lambda x, f: backend(x, f, **kwargs)  # pylint: disable=unnecessary-lambda-assignment
+    with pytest.raises(ERRORS, match=pattern):
+        (call if mode == "eager" else tf.function(call))(x, f)
+
+
+def test_same_padding_accepts_kernel_larger_than_input(backend):
+    y = backend(tensor((1, 2, 3, 1)), tensor((5, 5, 1, 1)), strides=2, padding="SAME")
+    assert y.shape == (1, 1, 2, 1)
+
+
+
+def number(n):
+    """Regex for the integer n on its own (not part of a longer number)."""
+    return rf"(?<!\d){n}(?!\d)"
+
+
+# Shapes only known at run time: (id, input signature, input, filters, kwargs, regex)
+DYNAMIC_BAD_CALLS = [
+    ("kernel_too_tall", [None, None, None, 1], tensor((1, 3, 4, 1)), tensor((5, 3, 1, 2)), {},
+     rf"`filters?`.*{number(5)}.*`input`.*{number(3)}"),
+    ("kernel_too_wide_explicit", [None, None, None, 1], tensor((2, 6, 4, 1)),
+     tensor((3, 7, 1, 2)), {"padding": [[0, 0], [0, 0], [2, 0], [0, 0]]},
+     rf"`filters?`.*{number(7)}.*`input`.*{number(6)}"),
+    ("channel_mismatch", [None, None, None, None], tensor((1, 6, 6, 3)), tensor((3, 3, 2, 2)),
+     {}, rf"`(filters?|input)`.*{number('[23]')}.*{number('[23]')}"),
+]
+
+
+@pytest.mark.parametrize("spec, x, f, kwargs, pattern", [c[1:] for c in DYNAMIC_BAD_CALLS],
+                         ids=[c[0] for c in DYNAMIC_BAD_CALLS])
+def test_bad_shapes_at_run_time(backend, spec, x, f, kwargs, pattern):
+    call = tf.function(lambda x: backend(x, f, **kwargs),
+                       input_signature=[tf.TensorSpec(spec, tf.float32)])
+    call.get_concrete_function()  # traces without complaint: the shapes are unknown
+    with pytest.raises(tf.errors.InvalidArgumentError, match=pattern):
+        call(x)
+
+
+def test_dynamic_shape_still_runs_when_it_fits(backend):
+    """The run-time checks must not fire on good input."""
+    call = tf.function(lambda x: backend(x, tensor((5, 3, 1, 2))),
+                       input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+    np.testing.assert_array_equal(call(tensor((2, 5, 3, 1))).numpy(), np.zeros((2, 1, 1, 2)))
