@@ -57,18 +57,29 @@ apt_install() {
     command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to apt-get install $*"; exit 1; }
     sudo=(sudo)
   fi
-  export DEBIAN_FRONTEND=noninteractive
+  # apt's chatter goes to a log, shown only when a step fails.
+  local aptlog
+  aptlog="$(mktemp)"
+  run_apt() {
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" >"$aptlog" 2>&1; then
+      cat "$aptlog" >&2
+      rm -f "$aptlog"
+      log "apt-get $* failed"
+      exit 1
+    fi
+  }
   # apt-get update only when the package lists don't know the packages yet.
   local pkg
   for pkg in "$@"; do
     if ! apt-cache show "$pkg" >/dev/null 2>&1; then
       log "apt-get update"
-      "${sudo[@]}" apt-get update -qq >&2
+      run_apt update -q
       break
     fi
   done
   log "apt-get install -y $*"
-  "${sudo[@]}" apt-get install -y -qq "$@" >&2
+  run_apt install -y -q "$@"
+  rm -f "$aptlog"
 }
 
 BAZEL_BIN="$(find_bazel)"

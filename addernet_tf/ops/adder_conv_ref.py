@@ -163,7 +163,8 @@ def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint
 
     Args:
       input: float32 or float64 `Tensor`, `[N, H, W, C]` (NHWC) or
-        `[N, C, H, W]` (NCHW). N, H and W may be unknown at trace time.
+        `[N, C, H, W]` (NCHW). N, H and W (and C) may be unknown at trace
+        time, the rank may not.
       filters: `Tensor` of the same dtype, `[KH, KW, C, O]` (the `tf.nn.conv2d`
         layout), with static KH and KW.
       strides: int or `[stride_h, stride_w]` (or `[1, sh, sw, 1]`), positive.
@@ -195,9 +196,10 @@ def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint
             raise ValueError(
                 f"`filters` must have a static kernel height and width, got shape {filters.shape}")
         if input.shape.rank is None:
-            with tf.control_dependencies([tf.debugging.assert_rank(
-                    input, 4, message="`input` must be 4-D")]):
-                input = tf.ensure_shape(input, [None] * 4)
+            # A run-time rank check would not be enough: graph optimization
+            # evaluates the rank-4 slicing below before any assert runs.
+            raise ValueError("`input` must be 4-D with a rank known at trace time, got "
+                             f"shape {input.shape}")
         if args.data_format == "NCHW":
             input = tf.transpose(input, [0, 2, 3, 1])
         checks = _runtime_checks(input, filters, args)

@@ -142,16 +142,24 @@ class PaddedRows {
 
 // ---------------------------------------------------------------- forward
 
-// Filter repacked as [O/OB][KH][KW*C][OB] (output channels padded with 0) and
-// per-kernel-row sums of |F| as [KH][Op], used for rows in the padding.
+// Filter repacked as [O/OB][KH][KW*C][OB] (output channels padded with 0),
+// followed by per-kernel-row sums of |F| as [KH][Op], used for rows in the
+// padding. Lives in caller-provided memory of ForwardWorkspaceSize elements.
+template <typename T>
+int64_t ForwardWorkspaceSize(const AdderConvGeometry& g) {
+  const int64_t padded_out = RoundUp(g.out_channels, kOutBlock<T>);
+  return g.kernel_height * (g.kernel_width * g.in_channels + 1) * padded_out;
+}
+
 template <typename T>
 struct PackedForwardFilter {
-  PackedForwardFilter(const AdderConvGeometry& g, const T* filter) {
+  PackedForwardFilter(const AdderConvGeometry& g, const T* filter, T* workspace)
+      : padded_out(RoundUp(g.out_channels, kOutBlock<T>)),
+        data(workspace),
+        abs_row_sums(workspace + g.kernel_height * g.kernel_width * g.in_channels * padded_out) {
     constexpr int64_t OB = kOutBlock<T>;
     const int64_t k = g.kernel_width * g.in_channels, o = g.out_channels;
-    padded_out = RoundUp(o, OB);
-    data.assign(g.kernel_height * k * padded_out, T(0));
-    abs_row_sums.assign(g.kernel_height * padded_out, T(0));
+    std::fill(workspace, workspace + ForwardWorkspaceSize<T>(g), T(0));
     for (int64_t i = 0; i < g.kernel_height; ++i) {
       for (int64_t kk = 0; kk < k; ++kk) {
         const T* src = filter + (i * k + kk) * o;
@@ -163,9 +171,9 @@ struct PackedForwardFilter {
       }
     }
   }
-  int64_t padded_out;
-  std::vector<T> data;
-  std::vector<T> abs_row_sums;
+  const int64_t padded_out;
+  T* const data;
+  T* const abs_row_sums;
 };
 
 // Sum |x - f| for NP output pixels x one block of OB output channels; the
@@ -208,10 +216,10 @@ inline void ForwardTile(const T* const* rows, int64_t kernel_height,
 
 template <typename T, typename ParallelFor>
 void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
-                        const T* filter, T* output,
+                        const T* filter, T* workspace, T* output,
                         const ParallelFor& parallel_for) {
   constexpr int64_t OB = kOutBlock<T>;
-  const PackedForwardFilter<T> packed(g, filter);
+  const PackedForwardFilter<T> packed(g, filter, workspace);
   const int64_t window = g.kernel_width * g.in_channels;
   const int64_t pixel_step = g.stride_w * g.in_channels;
   const int64_t blocks = packed.padded_out / OB;
@@ -227,12 +235,12 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
       std::fill(init.begin(), init.end(), T(0));
       for (int64_t i = 0; i < g.kernel_height; ++i) {
         if (rows[i] != nullptr) continue;
-        const T* s = packed.abs_row_sums.data() + i * packed.padded_out;
+        const T* s = packed.abs_row_sums + i * packed.padded_out;
         for (int64_t o = 0; o < packed.padded_out; ++o) init[o] += s[o];
       }
       T* out_row = output + unit * g.out_width * g.out_channels;
       for (int64_t b = 0; b < blocks; ++b) {
-        const T* f = packed.data.data() + b * g.kernel_height * window * OB;
+        const T* f = packed.data + b * g.kernel_height * window * OB;
         const int64_t o0 = b * OB, on = std::min(OB, g.out_channels - o0);
         for (int64_t ow = 0; ow < g.out_width;) {
           const int np = g.out_width - ow >= kPixelBlock ? kPixelBlock : 1;
@@ -261,13 +269,20 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
 
 // --------------------------------------------------------- backprop input
 
-// Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded).
+// Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded),
+// in caller-provided memory of BackpropInputWorkspaceSize elements.
 template <typename T>
-std::vector<T> TransposeFilterForInput(const AdderConvGeometry& g,
-                                       const T* filter, int64_t padded_c) {
+int64_t BackpropInputWorkspaceSize(const AdderConvGeometry& g) {
+  return g.kernel_height * g.kernel_width * g.out_channels *
+         RoundUp(g.in_channels, Simd<T>::kLanes);
+}
+
+template <typename T>
+void TransposeFilterForInput(const AdderConvGeometry& g, const T* filter,
+                             int64_t padded_c, T* t) {
   const int64_t c = g.in_channels, o = g.out_channels;
   const int64_t taps = g.kernel_height * g.kernel_width;
-  std::vector<T> t(taps * o * padded_c, T(0));
+  std::fill(t, t + taps * o * padded_c, T(0));
   for (int64_t tap = 0; tap < taps; ++tap) {
     for (int64_t cc = 0; cc < c; ++cc) {
       for (int64_t oo = 0; oo < o; ++oo) {
@@ -275,7 +290,6 @@ std::vector<T> TransposeFilterForInput(const AdderConvGeometry& g,
       }
     }
   }
-  return t;
 }
 
 // acc[p] += sum_o clamp(f[o] - x[p], -1, 1) * dy[p][o] over one lane block.
@@ -301,12 +315,14 @@ inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
 template <typename T, typename ParallelFor>
 void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
                               const T* filter, const T* out_backprop,
-                              T* in_backprop, const ParallelFor& parallel_for) {
+                              T* workspace, T* in_backprop,
+                              const ParallelFor& parallel_for) {
   typedef typename Simd<T>::V V;
   constexpr int L = Simd<T>::kLanes;
   const int64_t c = g.in_channels, o = g.out_channels;
   const int64_t padded_c = RoundUp(c, L);
-  const std::vector<T> ft = TransposeFilterForInput(g, filter, padded_c);
+  TransposeFilterForInput(g, filter, padded_c, workspace);
+  const T* ft = workspace;
   const std::vector<T> zeros(o, T(0));
   const int64_t cost = g.in_width * padded_c * g.kernel_height *
                        g.kernel_width * o / (g.stride_h * g.stride_w) + 1;
@@ -351,7 +367,7 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
                   any |= valid;
                 }
                 if (!any) continue;
-                const T* f = ft.data() + ((i * g.kernel_width + j) * o) * padded_c + cb;
+                const T* f = ft + ((i * g.kernel_width + j) * o) * padded_c + cb;
                 if (np == kPixelBlock) {
                   InputTile<T, kPixelBlock>(f, padded_c, o, dy, x, acc);
                 } else {
@@ -403,13 +419,26 @@ inline void FilterTile(const T* x, int64_t step, const T* dy, int64_t dy_step,
   }
 }
 
+// Shards of the filter gradient: at most one per thread, and per shard a
+// [KH][KW*C][Op] partial correlation plus [Op] sums of dY.
+inline int64_t BackpropFilterShards(const AdderConvGeometry& g, int64_t num_threads) {
+  return std::max<int64_t>(1, std::min(num_threads, g.batch * g.out_height));
+}
+template <typename T>
+int64_t BackpropFilterWorkspaceSize(const AdderConvGeometry& g, int64_t shards) {
+  const int64_t padded_out = RoundUp(g.out_channels, kOutBlock<T>);
+  return shards * (g.kernel_height * g.kernel_width * g.in_channels + 1) * padded_out;
+}
+
 // dF = sum Xpad * dY - F * sum dY: a correlation of the padded input with dY
-// (computed per shard into private [KH][KW*C][Op] accumulators) minus a
-// per-output-channel correction.
+// (computed per shard into private partials in `workspace`, of
+// BackpropFilterWorkspaceSize(g, shards) elements) minus a per-output-channel
+// correction.
 template <typename T, typename ParallelFor>
 void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
                                const T* filter, const T* out_backprop,
-                               T* filter_backprop, int64_t num_shards,
+                               int64_t shards, T* workspace,
+                               T* filter_backprop,
                                const ParallelFor& parallel_for) {
   constexpr int64_t OB = kOutBlock<T>;
   const int64_t o = g.out_channels, padded_out = RoundUp(o, OB);
@@ -417,10 +446,9 @@ void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
   const int64_t pixel_step = g.stride_w * g.in_channels;
   const int64_t rows = g.batch * g.out_height;
   const int64_t taps = g.kernel_height * window;
-  const int64_t shards = std::max<int64_t>(1, std::min(num_shards, rows));
-  // Per shard: [KH * KW * C][Op] correlation sums, then [Op] sums of dY.
   const int64_t shard_size = taps * padded_out + padded_out;
-  std::vector<T> partial(shards * shard_size, T(0));
+  T* const partial = workspace;
+  std::fill(partial, partial + shards * shard_size, T(0));
   const int64_t row_cost = g.out_width * taps * padded_out;
 
   parallel_for(shards, row_cost * ((rows + shards - 1) / shards),
@@ -428,7 +456,7 @@ void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
     PaddedRows<T> padded(g);
     std::vector<T> dy_row(o % OB == 0 ? 0 : g.out_width * padded_out, T(0));
     for (int64_t s = begin; s < end; ++s) {
-      T* acc = partial.data() + s * shard_size;
+      T* acc = partial + s * shard_size;
       T* dy_sum = acc + taps * padded_out;
       for (int64_t unit = rows * s / shards; unit < rows * (s + 1) / shards;
            ++unit) {
@@ -479,7 +507,7 @@ void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
   // Reduce the shards and subtract F * sum dY.
   std::vector<T> dy_total(padded_out, T(0));
   for (int64_t s = 0; s < shards; ++s) {
-    const T* d = partial.data() + s * shard_size + taps * padded_out;
+    const T* d = partial + s * shard_size + taps * padded_out;
     for (int64_t oo = 0; oo < padded_out; ++oo) dy_total[oo] += d[oo];
   }
   parallel_for(taps, shards * o + 1, [&](int64_t begin, int64_t end) {

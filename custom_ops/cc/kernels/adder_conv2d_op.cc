@@ -122,6 +122,13 @@ class AdderConv2DOpBase : public OpKernel {
     return absl::OkStatus();
   }
 
+  // Kernel scratch comes from TF's allocator, so memory accounting sees it.
+  template <typename T>
+  static absl::Status Workspace(OpKernelContext* ctx, int64_t size, Tensor* t) {
+    return ctx->allocate_temp(tensorflow::DataTypeToEnum<T>::value,
+                              TensorShape({size}), t);
+  }
+
   static tensorflow::thread::ThreadPool* Workers(OpKernelContext* ctx) {
     return ctx->device()->tensorflow_cpu_worker_threads()->workers;
   }
@@ -157,8 +164,11 @@ class AdderConv2DOp : public AdderConv2DOpBase {
                             0, TensorShape({g.batch, g.out_height, g.out_width, g.out_channels}),
                             &output));
     if (output->NumElements() == 0) return;
+    Tensor workspace;
+    OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::ForwardWorkspaceSize<T>(g), &workspace));
     cpu::AdderConv2DForward<T>(g, input.flat<T>().data(), filter.flat<T>().data(),
-                               output->flat<T>().data(), ParallelFor(ctx));
+                               workspace.flat<T>().data(), output->flat<T>().data(),
+                               ParallelFor(ctx));
   }
 };
 
@@ -181,9 +191,11 @@ class AdderConv2DBackpropInputOp : public AdderConv2DOpBase {
       in_backprop->flat<T>().setZero();
       return;
     }
+    Tensor workspace;
+    OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::BackpropInputWorkspaceSize<T>(g), &workspace));
     cpu::AdderConv2DBackpropInput<T>(g, input.flat<T>().data(), filter.flat<T>().data(),
-                                     grad.flat<T>().data(), in_backprop->flat<T>().data(),
-                                     ParallelFor(ctx));
+                                     grad.flat<T>().data(), workspace.flat<T>().data(),
+                                     in_backprop->flat<T>().data(), ParallelFor(ctx));
   }
 };
 
@@ -206,9 +218,13 @@ class AdderConv2DBackpropFilterOp : public AdderConv2DOpBase {
       filter_backprop->flat<T>().setZero();
       return;
     }
+    const int64_t shards = cpu::BackpropFilterShards(g, Workers(ctx)->NumThreads());
+    Tensor workspace;
+    OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::BackpropFilterWorkspaceSize<T>(g, shards),
+                                     &workspace));
     cpu::AdderConv2DBackpropFilter<T>(
-        g, input.flat<T>().data(), filter.flat<T>().data(), grad.flat<T>().data(),
-        filter_backprop->flat<T>().data(), Workers(ctx)->NumThreads(), ParallelFor(ctx));
+        g, input.flat<T>().data(), filter.flat<T>().data(), grad.flat<T>().data(), shards,
+        workspace.flat<T>().data(), filter_backprop->flat<T>().data(), ParallelFor(ctx));
   }
 };
 
