@@ -6,6 +6,7 @@ with the same messages, so they are checked once, here.
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
@@ -29,6 +30,9 @@ class AdderConvArgs:
 
 
 def _normalize_strides(strides):
+    if isinstance(strides, np.ndarray) and strides.ndim <= 1 and np.issubdtype(
+            strides.dtype, np.integer):
+        strides = strides.tolist()
     if isinstance(strides, numbers.Integral) and not isinstance(strides, bool):
         values = [int(strides), int(strides)]
     elif isinstance(strides, (list, tuple)) and len(strides) in (2, 4) and all(

@@ -1,37 +1,11 @@
-"""Fixtures: every ops test runs against both adder convolution backends.
-
-"custom" is the compiled op. When its library cannot be loaded those tests
-FAIL, unless ADDERNET_TF_BACKEND=reference says this installation is meant to
-run without it (then they are skipped).
-"""
-
-import os
+"""Fixtures: every ops test runs against both adder convolution backends."""
 
 import pytest
 
-BACKENDS = ["custom", "reference"]
+import adder_conv_backends
 
 
-def custom_op():
-    """`adder_conv2d_custom`, or fail/skip the calling test if it can't run."""
-    if os.environ.get("ADDERNET_TF_BACKEND", "").lower() == "reference":
-        pytest.skip("ADDERNET_TF_BACKEND=reference: the compiled adder op is not expected")
-    # Imported lazily so the reference tests run while the custom op is missing.
-    from addernet_tf import ops  # pylint: disable=import-outside-toplevel
-    backend = ops.active_backend()
-    if backend != "custom":
-        pytest.fail(f"the compiled adder op library is not loadable (active backend: {backend!r}); "
-                    "set ADDERNET_TF_BACKEND=reference to skip the custom-op tests")
-    from addernet_tf.ops.adder_conv import adder_conv2d_custom  # pylint: disable=import-outside-toplevel
-    return adder_conv2d_custom
-
-
-def reference_op():
-    from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference  # pylint: disable=import-outside-toplevel
-    return adder_conv2d_reference
-
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=adder_conv_backends.BACKENDS)
 def backend_name(request):
     return request.param
 
@@ -39,4 +13,4 @@ def backend_name(request):
 @pytest.fixture
 def backend(backend_name):
     """The adder conv2d function under test (same signature for both)."""
-    return custom_op() if backend_name == "custom" else reference_op()
+    return adder_conv_backends.get(backend_name)

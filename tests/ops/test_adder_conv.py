@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import numpy_reference as npref
-from conftest import custom_op, reference_op
+from adder_conv_backends import custom_op, reference_op
 
 KERNELS = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1), (2, 3), (3, 2), (2, 2), (1, 5), (4, 2)]
 STRIDES = [1, 2, 3, (1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2)]
@@ -108,6 +108,13 @@ def test_custom_matches_reference(case):
     for what, a, e in zip(("forward", "dX", "dF"), run(custom, x, f, dy, **case.kwargs),
                           run(reference, x, f, dy, **case.kwargs)):
         assert rel_error(a, e) <= 1e-5, what
+
+
+@pytest.mark.parametrize("strides", [[1, 2, 3, 1], np.array([2, 3])], ids=["nhwc4", "numpy"])
+def test_strides_forms(backend, strides):
+    x, f, _ = CASES[0].arrays(np.float32)
+    np.testing.assert_array_equal(backend(x, f, strides=strides, padding="SAME").numpy(),
+                                  backend(x, f, strides=(2, 3), padding="SAME").numpy())
 
 
 PADDINGS = ["VALID", "SAME", [[0, 0], [2, 0], [1, 3], [0, 0]]]

@@ -72,6 +72,9 @@ DYNAMIC_BAD_CALLS = [
      rf"`filters?`.*{number(7)}.*`input`.*{number(6)}"),
     ("channel_mismatch", [None, None, None, None], tensor((1, 6, 6, 3)), tensor((3, 3, 2, 2)),
      {}, rf"`(filters?|input)`.*{number('[23]')}.*{number('[23]')}"),
+    # One input channel would silently broadcast against two filter channels.
+    ("channel_broadcastable", [None, None, None, None], tensor((1, 6, 6, 1)),
+     tensor((3, 3, 2, 2)), {}, rf"`(filters?|input)`.*{number('[12]')}.*{number('[12]')}"),
 ]
 
 

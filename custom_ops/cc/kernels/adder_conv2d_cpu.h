@@ -393,31 +393,44 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
 
 // -------------------------------------------------------- backprop filter
 
-// acc[q][OB] += sum_ow x[ow * step + q] * dy[ow][OB] for NK window offsets q.
+// For NK window offsets q, acc[q * acc_step + (0..OB)] += sum over `count`
+// rows r and over ow of x[r][ow * step + q] * dy[r][ow][0..OB]; rows with a
+// null x (vertical padding) contribute nothing.
 template <typename T, int NK>
-inline void FilterTile(const T* x, int64_t step, const T* dy, int64_t dy_step,
-                       int64_t width, T* acc) {
+inline void FilterTile(const T* const* x, const T* const* dy, int64_t count,
+                       int64_t step, int64_t dy_step, int64_t width, T* acc,
+                       int64_t acc_step) {
   typedef typename Simd<T>::V V;
   constexpr int L = Simd<T>::kLanes;
   V a[NK][2];
   for (int q = 0; q < NK; ++q) {
-    a[q][0] = Load(acc + q * 2 * L);
-    a[q][1] = Load(acc + q * 2 * L + L);
+    a[q][0] = Load(acc + q * acc_step);
+    a[q][1] = Load(acc + q * acc_step + L);
   }
-  for (int64_t ow = 0; ow < width; ++ow) {
-    const V d0 = Load(dy + ow * dy_step);
-    const V d1 = Load(dy + ow * dy_step + L);
-    for (int q = 0; q < NK; ++q) {
-      const V xb = Broadcast(x[ow * step + q]);
-      a[q][0] += xb * d0;
-      a[q][1] += xb * d1;
+  for (int64_t r = 0; r < count; ++r) {
+    if (x[r] == nullptr) continue;
+    const T* xr = x[r];
+    const T* dr = dy[r];
+    for (int64_t ow = 0; ow < width; ++ow) {
+      const V d0 = Load(dr + ow * dy_step);
+      const V d1 = Load(dr + ow * dy_step + L);
+      for (int q = 0; q < NK; ++q) {
+        const V xb = Broadcast(xr[ow * step + q]);
+        a[q][0] += xb * d0;
+        a[q][1] += xb * d1;
+      }
     }
   }
   for (int q = 0; q < NK; ++q) {
-    Store(acc + q * 2 * L, a[q][0]);
-    Store(acc + q * 2 * L + L, a[q][1]);
+    Store(acc + q * acc_step, a[q][0]);
+    Store(acc + q * acc_step + L, a[q][1]);
   }
 }
+
+// Output rows the filter gradient folds into one register pass: long enough
+// that the accumulator tile is loaded and stored rarely, short enough that
+// the chunk's padded input rows stay in L2.
+constexpr int64_t kFilterRowChunk = 16;
 
 // Shards of the filter gradient: at most one per thread, and per shard a
 // [KH][KW*C][Op] partial correlation plus [Op] sums of dY.
@@ -453,50 +466,60 @@ void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
 
   parallel_for(shards, row_cost * ((rows + shards - 1) / shards),
                [&](int64_t begin, int64_t end) {
-    PaddedRows<T> padded(g);
-    std::vector<T> dy_row(o % OB == 0 ? 0 : g.out_width * padded_out, T(0));
+    std::vector<PaddedRows<T>> padded(kFilterRowChunk, PaddedRows<T>(g));
+    const bool copy_dy = o % OB != 0;
+    std::vector<T> dy_rows(copy_dy ? kFilterRowChunk * g.out_width * padded_out : 0, T(0));
+    // [KH][chunk] input-row and dY-row pointers of the current chunk.
+    std::vector<const T*> x_ptrs(g.kernel_height * kFilterRowChunk);
+    std::vector<const T*> dy_ptrs(kFilterRowChunk);
     for (int64_t s = begin; s < end; ++s) {
       T* acc = partial + s * shard_size;
       T* dy_sum = acc + taps * padded_out;
-      for (int64_t unit = rows * s / shards; unit < rows * (s + 1) / shards;
-           ++unit) {
-        const int64_t n = unit / g.out_height, oh = unit % g.out_height;
-        const T* const* x_rows = padded.Fill(input, n, oh);
-        const T* dy = out_backprop + unit * g.out_width * o;
-        if (!dy_row.empty()) {
-          for (int64_t ow = 0; ow < g.out_width; ++ow) {
-            std::memcpy(dy_row.data() + ow * padded_out, dy + ow * o, o * sizeof(T));
+      const int64_t last = rows * (s + 1) / shards;
+      for (int64_t first = rows * s / shards; first < last; first += kFilterRowChunk) {
+        const int64_t count = std::min(kFilterRowChunk, last - first);
+        for (int64_t r = 0; r < count; ++r) {
+          const int64_t unit = first + r;
+          const T* const* x_rows =
+              padded[r].Fill(input, unit / g.out_height, unit % g.out_height);
+          for (int64_t i = 0; i < g.kernel_height; ++i) {
+            x_ptrs[i * kFilterRowChunk + r] = x_rows[i];
           }
-          dy = dy_row.data();
-        }
-        for (int64_t ow = 0; ow < g.out_width; ++ow) {
-          for (int64_t oo = 0; oo < padded_out; ++oo) dy_sum[oo] += dy[ow * padded_out + oo];
+          const T* dy = out_backprop + unit * g.out_width * o;
+          if (copy_dy) {
+            T* dst = dy_rows.data() + r * g.out_width * padded_out;
+            for (int64_t ow = 0; ow < g.out_width; ++ow) {
+              std::memcpy(dst + ow * padded_out, dy + ow * o, o * sizeof(T));
+            }
+            dy = dst;
+          }
+          dy_ptrs[r] = dy;
+          for (int64_t ow = 0; ow < g.out_width; ++ow) {
+            for (int64_t oo = 0; oo < padded_out; ++oo) dy_sum[oo] += dy[ow * padded_out + oo];
+          }
         }
         for (int64_t i = 0; i < g.kernel_height; ++i) {
-          const T* x = x_rows[i];
-          if (x == nullptr) continue;
+          const T* const* xs = x_ptrs.data() + i * kFilterRowChunk;
           for (int64_t b = 0; b < padded_out; b += OB) {
-            T* a = acc + i * window * padded_out;
-            int64_t k = 0;
-            // Accumulators for window offsets k..k+3 of block b are
-            // [k][Op] rows: gather them through a small tile.
-            for (; k < window; ) {
-              const int nk = window - k >= kPixelBlock ? kPixelBlock : 1;
-              T tile[kPixelBlock * OB];
-              for (int q = 0; q < nk; ++q) {
-                std::memcpy(tile + q * OB, a + (k + q) * padded_out + b, OB * sizeof(T));
+            const T* const* dys = dy_ptrs.data();
+            T* a = acc + i * window * padded_out + b;
+            for (int64_t k = 0; k < window;) {
+              // Window offset k: every row pointer moves by k.
+              const T* xk[kFilterRowChunk];
+              const T* dk[kFilterRowChunk];
+              for (int64_t r = 0; r < count; ++r) {
+                xk[r] = xs[r] == nullptr ? nullptr : xs[r] + k;
+                dk[r] = dys[r] + b;
               }
-              if (nk == kPixelBlock) {
-                FilterTile<T, kPixelBlock>(x + k, pixel_step, dy + b, padded_out,
-                                           g.out_width, tile);
+              if (window - k >= kPixelBlock) {
+                FilterTile<T, kPixelBlock>(xk, dk, count, pixel_step, padded_out,
+                                           g.out_width, a + k * padded_out, padded_out);
+                k += kPixelBlock;
               } else {
-                FilterTile<T, 1>(x + k, pixel_step, dy + b, padded_out,
-                                 g.out_width, tile);
+                FilterTile<T, 1>(xk, dk, count, pixel_step, padded_out, g.out_width,
+                                 a + k * padded_out, padded_out);
+                k += 1;
               }
-              for (int q = 0; q < nk; ++q) {
-                std::memcpy(a + (k + q) * padded_out + b, tile + q * OB, OB * sizeof(T));
-              }
-              k += nk;
             }
           }
         }
