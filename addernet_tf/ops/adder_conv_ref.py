@@ -83,9 +83,9 @@ def _patch_slices(padded_h, padded_w, kernel_h, kernel_w, strides):
         end_h = _maximum(i + (out_h - 1) * sh + 1, i)
         for j in range(kernel_w):
             end_w = _maximum(j + (out_w - 1) * sw + 1, j)
-            begin = tf.stack([0, i, j, 0]) if not _is_static(end_h, end_w) else [0, i, j, 0]
-            end = tf.stack([0, end_h, end_w, 0]) if not _is_static(end_h, end_w) else [
-                0, end_h, end_w, 0]
+            begin, end = [0, i, j, 0], [0, end_h, end_w, 0]
+            if not _is_static(end_h, end_w):
+                begin, end = tf.stack(begin), tf.stack(end)
             slices.append((begin, end, [1, sh, sw, 1]))
     return slices
 
