@@ -29,7 +29,14 @@ class AdderConvArgs:
         self.data_format = data_format
 
 
-def _normalize_strides(strides):
+# Positions of (height, width) in 4-element strides / explicit padding, as in
+# tf.nn.conv2d: they follow `data_format`.
+_SPATIAL_AXES = {"NHWC": (1, 2), "NCHW": (2, 3)}
+_LAYOUT_HINT = {"NHWC": ("[1, sh, sw, 1]", "[[0, 0], [top, bottom], [left, right], [0, 0]]"),
+                "NCHW": ("[1, 1, sh, sw]", "[[0, 0], [0, 0], [top, bottom], [left, right]]")}
+
+
+def _normalize_strides(strides, data_format):
     if isinstance(strides, np.ndarray) and strides.ndim <= 1 and np.issubdtype(
             strides.dtype, np.integer):
         strides = strides.tolist()
@@ -40,11 +47,13 @@ def _normalize_strides(strides):
     ):
         values = [int(s) for s in strides]
         if len(values) == 4:
-            if values[0] != 1 or values[3] != 1:
+            h, w = _SPATIAL_AXES[data_format]
+            if any(values[a] != 1 for a in range(4) if a not in (h, w)):
                 raise ValueError(
-                    f"`strides` of length 4 must be [1, sh, sw, 1] (NHWC), got {list(strides)}"
+                    f"`strides` of length 4 must be {_LAYOUT_HINT[data_format][0]} "
+                    f"({data_format}), got {list(strides)}"
                 )
-            values = values[1:3]
+            values = [values[h], values[w]]
     else:
         raise ValueError(
             f"`strides` must be an int or a pair of ints, got {strides!r}"
@@ -54,13 +63,14 @@ def _normalize_strides(strides):
     return values
 
 
-def _normalize_padding(padding):
+def _normalize_padding(padding, data_format):
+    layout = _LAYOUT_HINT[data_format][1]
     if isinstance(padding, str):
         mode = padding.upper()
         if mode not in ("VALID", "SAME"):
             raise ValueError(
-                f'`padding` must be "VALID", "SAME" or [[0, 0], [top, bottom], '
-                f"[left, right], [0, 0]], got {padding!r}"
+                f'`padding` must be "VALID", "SAME" or {layout} ({data_format}), '
+                f"got {padding!r}"
             )
         return mode, [0, 0, 0, 0]
     try:
@@ -70,15 +80,16 @@ def _normalize_padding(padding):
         ok = False
     if not ok:
         raise ValueError(
-            f'`padding` must be "VALID", "SAME" or [[0, 0], [top, bottom], '
-            f"[left, right], [0, 0]], got {padding!r}"
+            f'`padding` must be "VALID", "SAME" or {layout} ({data_format}), '
+            f"got {padding!r}"
         )
-    if pairs[0] != [0, 0] or pairs[3] != [0, 0]:
+    h, w = _SPATIAL_AXES[data_format]
+    if any(pairs[a] != [0, 0] for a in range(4) if a not in (h, w)):
         raise ValueError(
             f"`padding` may only pad the spatial dimensions (batch and channel pads "
-            f"must be [0, 0]), got {padding!r}"
+            f"must be [0, 0]: {layout} for {data_format}), got {padding!r}"
         )
-    flat = pairs[1] + pairs[2]
+    flat = pairs[h] + pairs[w]
     if any(p < 0 for p in flat):
         raise ValueError(f"`padding` must be non-negative, got {padding!r}")
     return "EXPLICIT", flat
@@ -101,8 +112,8 @@ def check_args(input, filters, strides, padding, data_format):
     """
     if data_format not in ("NHWC", "NCHW"):
         raise ValueError(f'`data_format` must be "NHWC" or "NCHW", got {data_format!r}')
-    stride_hw = _normalize_strides(strides)
-    mode, explicit = _normalize_padding(padding)
+    stride_hw = _normalize_strides(strides, data_format)
+    mode, explicit = _normalize_padding(padding, data_format)
 
     for arg, t in (("input", input), ("filters", filters)):
         if t.dtype not in SUPPORTED_DTYPES:

@@ -150,8 +150,13 @@ def test_nchw_is_transposed_nhwc(backend, case):
     x, f, dy = case.arrays(np.float32)
     to_nchw, to_nhwc = (0, 3, 1, 2), (0, 2, 3, 1)
     nhwc = run(backend, x, f, dy, **case.kwargs)
+    nchw_kwargs = dict(case.kwargs)  # 4-element strides/paddings follow data_format
+    for key in ("strides", "padding"):
+        value = nchw_kwargs.get(key)
+        if isinstance(value, (list, tuple)) and len(value) == 4:
+            nchw_kwargs[key] = [value[a] for a in to_nchw]
     y, dx, df = run(backend, x.transpose(to_nchw), f, dy.transpose(to_nchw),
-                    data_format="NCHW", **case.kwargs)
+                    data_format="NCHW", **nchw_kwargs)
     np.testing.assert_allclose(y.transpose(to_nhwc), nhwc[0], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dx.transpose(to_nhwc), nhwc[1], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(df, nhwc[2], rtol=1e-6, atol=1e-6)

@@ -40,6 +40,11 @@ BAD_CALLS = [
      {"padding": [[0, 0], [0, 0], [1, 1], [0, 0]]}, r"`filters`.*width.*9.*8"),
     ("kernel_too_large_nchw", tensor((1, 2, 3, 3)), tensor((4, 4, 2, 1)),
      {"data_format": "NCHW"}, r"`filters`.*4.*3"),
+    ("padding_nhwc_order_for_nchw", tensor((1, 2, 6, 6)), tensor(F),
+     {"data_format": "NCHW", "padding": [[0, 0], [1, 1], [1, 1], [0, 0]]},
+     r"`padding`.*NCHW.*\[\[0, 0\], \[1, 1\], \[1, 1\], \[0, 0\]\]"),
+    ("strides_nhwc_order_for_nchw", tensor((1, 2, 6, 6)), tensor(F),
+     {"data_format": "NCHW", "strides": [1, 2, 2, 1]}, r"`strides`.*\[1, 1, sh, sw\].*\[1, 2, 2, 1\]"),
 ]
 
 

@@ -68,12 +68,12 @@ class AdderConv2DOpBase : public OpKernel {
     }
     if (filter.dims() != 4) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "`filter` must be 4-D [KH, KW, C, O], got shape ",
+          "`filters` must be 4-D [KH, KW, C, O], got shape ",
           filter.shape().DebugString()));
     }
     if (input.dim_size(3) != filter.dim_size(2)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "`filter` expects ", filter.dim_size(2), " input channels but `input` has ",
+          "`filters` expects ", filter.dim_size(2), " input channels but `input` has ",
           input.dim_size(3), " (input shape ", input.shape().DebugString(),
           ", filter shape ", filter.shape().DebugString(), ")"));
     }
@@ -88,7 +88,7 @@ class AdderConv2DOpBase : public OpKernel {
     g->stride_w = strides_[1];
     if (g->kernel_height == 0 || g->kernel_width == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "`filter` must have a positive kernel size, got shape ",
+          "`filters` must have a positive kernel size, got shape ",
           filter.shape().DebugString()));
     }
     if (padding_ == "SAME") {
@@ -102,7 +102,7 @@ class AdderConv2DOpBase : public OpKernel {
     const int64_t padded_w = g->in_width + explicit_paddings_[2] + explicit_paddings_[3];
     if (g->kernel_height > padded_h || g->kernel_width > padded_w) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "`filter` kernel ", g->kernel_height, "x", g->kernel_width,
+          "`filters` kernel ", g->kernel_height, "x", g->kernel_width,
           " is larger than the padded `input` ", padded_h, "x", padded_w,
           " (input shape ", input.shape().DebugString(), ", padding ", padding_, ")"));
     }

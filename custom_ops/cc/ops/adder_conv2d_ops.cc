@@ -65,7 +65,7 @@ absl::Status OutputSize(const char* dim_name, int64_t size, int64_t kernel,
   const int64_t padded = size + pad_before + pad_after;
   if (kernel > padded) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "`filter` kernel ", dim_name, " ", kernel,
+        "`filters` kernel ", dim_name, " ", kernel,
         " is larger than the padded `input` ", dim_name, " ", padded));
   }
   *out = (padded - kernel) / stride + 1;
