@@ -11,6 +11,9 @@ CC_SRC := $(shell find custom_ops/cc -name '*.cc' -o -name '*.h' | grep -v '\.cu
 # The TensorFlow pin, read from pyproject.toml so it is written down once.
 TF_PIN  = $(shell $(PY) -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if d.startswith('tensorflow==')))")
 
+# TensorFlow's INFO lines (oneDNN, CUDA probing) drown the demo's output.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
 .PHONY: all setup build test demo bench bazel-build clean
 
 all: build
@@ -39,6 +42,13 @@ demo: build
 
 bench: build
 	$(PY) -m benchmarks.adder_conv
+
+# The same op library built with Bazel (offline, Debian's Bazel 4, installed by the
+# script when missing), and the op tests run against it. An empty path must fail,
+# not fall back to the pip-built library.
+bazel-build: $(DEPS)
+	lib=$$(custom_ops/bazel_build.sh $(PY)) && lib=$$(echo "$$lib" | tail -n 1) && test -f "$$lib" && \
+	ADDERNET_TF_LIBRARY="$$lib" $(PY) -m pytest -q tests/ops
 
 clean:
 	rm -rf build $(LIB) *.egg-info

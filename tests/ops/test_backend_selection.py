@@ -28,8 +28,8 @@ PROBE = textwrap.dedent("""
 
 
 def _probe(**env):
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("ADDERNET_TF_BACKEND", "ADDERNET_TF_LIBRARY")}
+    # ADDERNET_TF_LIBRARY stays: `make bazel-build` points it at the Bazel-built library.
+    full_env = {k: v for k, v in os.environ.items() if k != "ADDERNET_TF_BACKEND"}
     full_env.update(env)
     out = subprocess.run([sys.executable, "-c", PROBE], env=full_env, capture_output=True,
                          text=True, timeout=300)
