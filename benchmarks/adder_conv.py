@@ -66,25 +66,39 @@ def _looped(op, stride, inner, backward):
     return run
 
 
-def measure(op_name, shape, batch, inner, repeats, backward):
-    """Returns (seconds per op call, peak allocator bytes) for one op/shape."""
+def measure_shape(shape, batch, inner, reference_inner, repeats):
+    """Times every (op, pass) of one shape; returns ({key: s/call}, {key: bytes}).
+
+    Keys are (op, backward). All functions are traced and warmed up first, then
+    timed round-robin, best of `repeats` each, so drift in clock speed or
+    machine load hits every op alike. Peak allocator bytes come from one
+    extra call each, with the allocator's peak reset before it.
+    """
     _, hw, c, o, k, stride, _ = shape
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((batch, hw, hw, c)), tf.float32)
     f = tf.constant(rng.standard_normal((k, k, c, o)), tf.float32)
     out_hw = (hw + 2 - k) // stride + 1
     dy = tf.constant(rng.standard_normal((batch, out_hw, out_hw, o)), tf.float32)
-    run = _looped(OPS[op_name], stride, inner, backward)
-    run(x, f, dy).numpy()  # trace and warm up
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    base = tf.config.experimental.get_memory_info("CPU:0")["current"]
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+    plan = {("conv", False): inner, ("custom", False): inner, ("conv", True): inner,
+            ("custom", True): inner, ("reference", True): reference_inner}
+    runs = {key: _looped(OPS[key[0]], stride, n, key[1]) for key, n in plan.items()}
+    for run in runs.values():
         run(x, f, dy).numpy()
-        best = min(best, time.perf_counter() - start)
-    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
-    return best / inner, peak
+    best = {key: float("inf") for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            start = time.perf_counter()
+            run(x, f, dy).numpy()
+            best[key] = min(best[key], (time.perf_counter() - start) / plan[key])
+    peak = {}
+    for key, run in runs.items():
+        if key[1]:
+            tf.config.experimental.reset_memory_stats("CPU:0")
+            base = tf.config.experimental.get_memory_info("CPU:0")["current"]
+            run(x, f, dy).numpy()
+            peak[key[0]] = tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
+    return best, peak
 
 
 def main(argv=None):
@@ -101,15 +115,8 @@ def main(argv=None):
 
     rows, totals = [], {}
     for shape in RESNET20_SHAPES:
-        t = {}
-        mem = {}
-        for op_name in ("conv", "custom"):
-            t[op_name, False], _ = measure(op_name, shape, args.batch, args.inner,
-                                           args.repeats, False)
-            t[op_name, True], mem[op_name] = measure(op_name, shape, args.batch,
-                                                     args.inner, args.repeats, True)
-        t["reference", True], mem["reference"] = measure(
-            "reference", shape, args.batch, args.reference_inner, 2, True)
+        t, mem = measure_shape(shape, args.batch, args.inner, args.reference_inner,
+                               args.repeats)
         rows.append({
             "shape": shape[0], "batch": args.batch,
             "fwd_over_conv": t["custom", False] / t["conv", False],

@@ -20,6 +20,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace addernet {
 
 struct AdderConvGeometry {
@@ -72,19 +76,31 @@ inline typename Simd<T>::V Abs(typename Simd<T>::V v) {
 
 // Pins a value in a vector register: without it GCC re-loads filter vectors
 // from memory inside the arithmetic of the forward tile, costing load slots.
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__GNUC__) && defined(__AVX__)
 #define ADDERNET_IN_REGISTER(v) asm("" : "+x"(v))
 #else
 #define ADDERNET_IN_REGISTER(v) (void)0
 #endif
-// clamp(v, -1, 1) keeping NaN; this operand order becomes vmaxps/vminps
-// (other spellings compile to compare + blend pairs).
-template <typename T>
-inline typename Simd<T>::V ClampUnit(typename Simd<T>::V v) {
-  const typename Simd<T>::V lo = Broadcast(T(-1)), hi = Broadcast(T(1));
+// clamp(v, -1, 1), keeping NaN. With AVX, vmaxps/vminps directly (GCC turns
+// the portable spelling into compare + masked-move pairs inside the tile);
+// max(lo, v) and min(hi, v) return v when it is NaN.
+#if defined(__AVX__)
+inline Simd<float>::V ClampUnit(Simd<float>::V v) {
+  const __m256 t = _mm256_max_ps(_mm256_set1_ps(-1.0f), (__m256)v);
+  return (Simd<float>::V)_mm256_min_ps(_mm256_set1_ps(1.0f), t);
+}
+inline Simd<double>::V ClampUnit(Simd<double>::V v) {
+  const __m256d t = _mm256_max_pd(_mm256_set1_pd(-1.0), (__m256d)v);
+  return (Simd<double>::V)_mm256_min_pd(_mm256_set1_pd(1.0), t);
+}
+#else
+template <typename V>
+inline V ClampUnit(V v) {
+  const V lo = Broadcast(decltype(v[0] + 0)(-1)), hi = Broadcast(decltype(v[0] + 0)(1));
   v = lo > v ? lo : v;
   return hi < v ? hi : v;
 }
+#endif
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -293,23 +309,33 @@ void TransposeFilterForInput(const AdderConvGeometry& g, const T* filter,
 }
 
 // acc[p] += sum_o clamp(f[o] - x[p], -1, 1) * dy[p][o] over one lane block.
+// Even and odd o go to separate accumulators: with NP chains alone the FMA
+// latency, not the arithmetic, bounds the loop.
 template <typename T, int NP>
 inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
                       const T* const* dy, const typename Simd<T>::V* x,
                       typename Simd<T>::V* acc) {
   typedef typename Simd<T>::V V;
-  V a[NP], xv[NP];
+  V a[NP], b[NP], xv[NP];
   for (int p = 0; p < NP; ++p) {
     a[p] = acc[p];
+    b[p] = V{};
     xv[p] = x[p];
   }
-  for (int64_t o = 0; o < out_c; ++o) {
-    const V f = Load(filter + o * filter_step);
+  int64_t o = 0;
+  for (; o + 1 < out_c; o += 2) {
+    const V f0 = Load(filter + o * filter_step);
+    const V f1 = Load(filter + (o + 1) * filter_step);
     for (int p = 0; p < NP; ++p) {
-      a[p] += ClampUnit<T>(f - xv[p]) * Broadcast(dy[p][o]);
+      a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
+      b[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
     }
   }
-  for (int p = 0; p < NP; ++p) acc[p] = a[p];
+  if (o < out_c) {
+    const V f0 = Load(filter + o * filter_step);
+    for (int p = 0; p < NP; ++p) a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
+  }
+  for (int p = 0; p < NP; ++p) acc[p] = a[p] + b[p];
 }
 
 template <typename T, typename ParallelFor>
