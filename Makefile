@@ -9,7 +9,7 @@ DEPS   := $(VENV)/.deps-installed
 LIB    := addernet_tf/ops/_adder_ops.so
 CC_SRC := $(shell find custom_ops/cc -name '*.cc' -o -name '*.h' | grep -v '\.cu\.')
 # The TensorFlow pin, read from pyproject.toml so it is written down once.
-TF_PIN  = $(shell $(PY) -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'] if d.startswith('tensorflow==')))")
+TF_PIN := $(shell sed -n 's/^ *"\(tensorflow==[^"]*\)".*/\1/p' pyproject.toml)
 
 # TensorFlow's INFO lines (oneDNN, CUDA probing) drown the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -20,7 +20,7 @@ all: build
 
 $(DEPS): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip "setuptools>=64" wheel
+	$(PIP) install --upgrade pip "setuptools>=77" wheel
 	$(PIP) install "$(TF_PIN)"
 	$(PIP) install --no-build-isolation -e '.[test]'
 	touch $@

@@ -7,6 +7,8 @@ the result: absolute times on shared machines are noise):
   fwd/conv       custom forward time / conv forward time
   fwdbwd/conv    custom forward+backward / conv forward+backward
   ref/custom     builtin-op twin forward+backward / custom forward+backward
+  dX/conv, dF/conv  the input- and filter-gradient kernels alone / conv's
+                 Conv2DBackpropInput and Conv2DBackpropFilter
   mem/conv       custom peak allocator bytes / conv's, forward+backward
 Each op is timed inside one `tf.function` that runs it `--inner` times in a
 `tf.range` loop (a bare `tf.function` call costs ~0.3 ms here, which would
@@ -20,7 +22,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from addernet_tf.ops import active_backend
+from addernet_tf.ops import _loader, active_backend
 from addernet_tf.ops.adder_conv import adder_conv2d_custom
 from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
 
@@ -42,6 +44,34 @@ def _conv(x, f, stride, padding):
 
 
 OPS = {"conv": _conv, "custom": adder_conv2d_custom, "reference": adder_conv2d_reference}
+
+
+def _gradient_kernels(x, dy, stride):
+    """The four gradient kernels alone, each as fn(filters) -> Tensor."""
+    lib = _loader.library()
+    attrs = dict(strides=[stride, stride], padding="EXPLICIT", explicit_paddings=[1, 1, 1, 1])
+    conv_attrs = dict(strides=[1, stride, stride, 1], padding="EXPLICIT",
+                      explicit_paddings=[0, 0, 1, 1, 1, 1, 0, 0])
+    return {
+        "conv_dx": lambda f: tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(x), filter=f, out_backprop=dy, **conv_attrs),
+        "conv_df": lambda f: tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(f), out_backprop=dy, **conv_attrs),
+        "adder_dx": lambda f: lib.addernet_adder_conv2d_backprop_input(x, f, dy, **attrs),
+        "adder_df": lambda f: lib.addernet_adder_conv2d_backprop_filter(x, f, dy, **attrs),
+    }
+
+
+def _looped_kernel(fn, inner):
+    @tf.function
+    def run(x, f, dy):
+        del x, dy  # captured by fn
+        acc = tf.zeros([], f.dtype)
+        for i in tf.range(inner):
+            acc += tf.reshape(fn(f + tf.cast(i, f.dtype) * 1e-7), [-1])[0]
+        return acc
+
+    return run
 
 
 def _looped(op, stride, inner, backward):
@@ -83,6 +113,9 @@ def measure_shape(shape, batch, inner, reference_inner, repeats):
     plan = {("conv", False): inner, ("custom", False): inner, ("conv", True): inner,
             ("custom", True): inner, ("reference", True): reference_inner}
     runs = {key: _looped(OPS[key[0]], stride, n, key[1]) for key, n in plan.items()}
+    for name, fn in _gradient_kernels(x, dy, stride).items():
+        plan[name, None] = inner
+        runs[name, None] = _looped_kernel(fn, inner)
     for run in runs.values():
         run(x, f, dy).numpy()
     best = {key: float("inf") for key in runs}
@@ -93,7 +126,7 @@ def measure_shape(shape, batch, inner, reference_inner, repeats):
             best[key] = min(best[key], (time.perf_counter() - start) / plan[key])
     peak = {}
     for key, run in runs.items():
-        if key[1]:
+        if key[1] is True:
             tf.config.experimental.reset_memory_stats("CPU:0")
             base = tf.config.experimental.get_memory_info("CPU:0")["current"]
             run(x, f, dy).numpy()
@@ -122,10 +155,14 @@ def main(argv=None):
             "fwd_over_conv": t["custom", False] / t["conv", False],
             "fwdbwd_over_conv": t["custom", True] / t["conv", True],
             "reference_over_custom": t["reference", True] / t["custom", True],
+            "dx_over_conv": t["adder_dx", None] / t["conv_dx", None],
+            "df_over_conv": t["adder_df", None] / t["conv_df", None],
             "mem_over_conv": mem["custom"] / max(mem["conv"], 1),
             "reference_mem_over_conv": mem["reference"] / max(mem["conv"], 1),
         })
         for key, seconds in t.items():
+            if key[1] is None:
+                continue
             totals[key] = totals.get(key, 0.0) + shape[-1] * seconds
         if args.json:
             print(json.dumps(rows[-1]), flush=True)
@@ -141,16 +178,18 @@ def main(argv=None):
     else:
         print(f"adder_conv2d (custom kernels) vs tf.nn.conv2d, float32, batch {args.batch}, "
               f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
-        print(f"{'layer':<12}{'fwd/conv':>10}{'fwdbwd/conv':>13}{'ref/custom':>12}"
-              f"{'mem/conv':>10}{'ref mem/conv':>14}")
+        columns = [("fwd/conv", "fwd_over_conv", 10, ".2f"),
+                   ("fwdbwd/conv", "fwdbwd_over_conv", 13, ".2f"),
+                   ("ref/custom", "reference_over_custom", 12, ".1f"),
+                   ("dX/conv", "dx_over_conv", 9, ".2f"),
+                   ("dF/conv", "df_over_conv", 9, ".2f"),
+                   ("mem/conv", "mem_over_conv", 10, ".2f"),
+                   ("ref mem/conv", "reference_mem_over_conv", 14, ".1f")]
+        print(f"{'layer':<12}" + "".join(f"{title:>{w}}" for title, _, w, _ in columns))
         for r in rows:
-            print(f"{r['shape']:<12}{r['fwd_over_conv']:>10.2f}{r['fwdbwd_over_conv']:>13.2f}"
-                  f"{r['reference_over_custom']:>12.1f}{r['mem_over_conv']:>10.2f}"
-                  f"{r['reference_mem_over_conv']:>14.1f}")
-        gm = lambda key: float(np.exp(np.mean([np.log(r[key]) for r in rows])))
-        print(f"{'geo. mean':<12}{gm('fwd_over_conv'):>10.2f}{gm('fwdbwd_over_conv'):>13.2f}"
-              f"{gm('reference_over_custom'):>12.1f}{gm('mem_over_conv'):>10.2f}"
-              f"{gm('reference_mem_over_conv'):>14.1f}")
+            print(f"{r['shape']:<12}" + "".join(f"{r[key]:>{w}{fmt}}" for _, key, w, fmt in columns))
+        gm = {key: float(np.exp(np.mean([np.log(r[key]) for r in rows]))) for _, key, _, _ in columns}
+        print(f"{'geo. mean':<12}" + "".join(f"{gm[key]:>{w}{fmt}}" for _, key, w, fmt in columns))
         print(f"{'resnet20':<12}{network['fwd_over_conv']:>10.2f}"
               f"{network['fwdbwd_over_conv']:>13.2f}{network['reference_over_custom']:>12.1f}"
               "   (all 3x3 layers, times summed)")
