@@ -28,7 +28,8 @@ $(DEPS): pyproject.toml setup.py
 setup: $(DEPS)
 
 # Editable installs don't rebuild C++ by themselves: rebuild when a source changes.
-$(LIB): $(DEPS) $(CC_SRC)
+# (.venv is order-only: the full install above builds the library itself.)
+$(LIB): $(CC_SRC) setup.py | $(DEPS)
 	$(PIP) install --no-build-isolation --no-deps -e .
 	touch $@
 

@@ -122,6 +122,26 @@ class AdderConv2DOpBase : public OpKernel {
     return absl::OkStatus();
   }
 
+  // Shared prologue of the gradient ops: validates, allocates output 0 shaped
+  // like input `like` and zero-fills it when there is nothing to sum. `*out`
+  // is left null when no computation remains.
+  template <typename T>
+  absl::Status PrepareBackprop(OpKernelContext* ctx, int like, AdderConvGeometry* g,
+                               Tensor** out) const {
+    *out = nullptr;
+    TF_RETURN_IF_ERROR(Geometry(ctx->input(0), ctx->input(1), g));
+    TF_RETURN_IF_ERROR(CheckOutBackprop(ctx->input(2), *g));
+    Tensor* result = nullptr;
+    TF_RETURN_IF_ERROR(ctx->allocate_output(0, ctx->input(like).shape(), &result));
+    if (result->NumElements() == 0) return absl::OkStatus();
+    if (ctx->input(2).NumElements() == 0) {
+      result->flat<T>().setZero();
+      return absl::OkStatus();
+    }
+    *out = result;
+    return absl::OkStatus();
+  }
+
   // Kernel scratch comes from TF's allocator, so memory accounting sees it.
   template <typename T>
   static absl::Status Workspace(OpKernelContext* ctx, int64_t size, Tensor* t) {
@@ -182,15 +202,9 @@ class AdderConv2DBackpropInputOp : public AdderConv2DOpBase {
     const Tensor& filter = ctx->input(1);
     const Tensor& grad = ctx->input(2);
     AdderConvGeometry g;
-    OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
-    OP_REQUIRES_OK(ctx, CheckOutBackprop(grad, g));
     Tensor* in_backprop = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, input.shape(), &in_backprop));
-    if (in_backprop->NumElements() == 0) return;
-    if (grad.NumElements() == 0) {
-      in_backprop->flat<T>().setZero();
-      return;
-    }
+    OP_REQUIRES_OK(ctx, PrepareBackprop<T>(ctx, 0, &g, &in_backprop));
+    if (in_backprop == nullptr) return;
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::BackpropInputWorkspaceSize<T>(g), &workspace));
     cpu::AdderConv2DBackpropInput<T>(g, input.flat<T>().data(), filter.flat<T>().data(),
@@ -209,15 +223,9 @@ class AdderConv2DBackpropFilterOp : public AdderConv2DOpBase {
     const Tensor& filter = ctx->input(1);
     const Tensor& grad = ctx->input(2);
     AdderConvGeometry g;
-    OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
-    OP_REQUIRES_OK(ctx, CheckOutBackprop(grad, g));
     Tensor* filter_backprop = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, filter.shape(), &filter_backprop));
-    if (filter_backprop->NumElements() == 0) return;
-    if (grad.NumElements() == 0) {
-      filter_backprop->flat<T>().setZero();
-      return;
-    }
+    OP_REQUIRES_OK(ctx, PrepareBackprop<T>(ctx, 1, &g, &filter_backprop));
+    if (filter_backprop == nullptr) return;
     const int64_t shards = cpu::BackpropFilterShards(g, Workers(ctx)->NumThreads());
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::BackpropFilterWorkspaceSize<T>(g, shards),
