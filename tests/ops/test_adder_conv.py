@@ -13,6 +13,9 @@ from adder_conv_backends import custom_op, reference_op
 
 KERNELS = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1), (2, 3), (3, 2), (2, 2), (1, 5), (4, 2)]
 STRIDES = [1, 2, 3, (1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2)]
+# Channel counts below, at and across the kernels' vector widths (8 input
+# lanes, 16-channel output blocks; half of each in float64).
+CHANNELS = [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 32, 33]
 
 
 class Case:
@@ -33,8 +36,8 @@ class Case:
         min_h = max(self.kernel[0] - pad_h, 1)
         min_w = max(self.kernel[1] - pad_w, 1)
         self.x_shape = (int(rng.integers(1, 4)), int(rng.integers(min_h, min_h + 6)),
-                        int(rng.integers(min_w, min_w + 6)), int(rng.integers(1, 5)))
-        self.f_shape = self.kernel + (self.x_shape[3], int(rng.integers(1, 5)))
+                        int(rng.integers(min_w, min_w + 6)), int(rng.choice(CHANNELS)))
+        self.f_shape = self.kernel + (self.x_shape[3], int(rng.choice(CHANNELS)))
         # "close": x and f near the same offset, so |x - f| is small next to
         # |x| + |f| (catches kernels that cancel large sums, e.g. 2max(x,f)-x-f).
         self.data = "close" if seed % 4 == 3 else "normal"
