@@ -156,6 +156,16 @@ def check_args(input, filters, strides, padding, data_format):
     return AdderConvArgs(stride_hw, mode, explicit, data_format)
 
 
+def to_nhwc(x, data_format):
+    """`x` in NHWC: both backends compute in NHWC and transpose NCHW around it."""
+    return x if data_format == "NHWC" else tf.transpose(x, [0, 2, 3, 1])
+
+
+def from_nhwc(x, data_format):
+    """Inverse of `to_nhwc`."""
+    return x if data_format == "NHWC" else tf.transpose(x, [0, 3, 1, 2])
+
+
 def same_paddings(size, kernel, stride):
     """TensorFlow's SAME rule: (before, after), the extra one after."""
     out = -(-size // stride)

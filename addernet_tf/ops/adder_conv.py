@@ -24,14 +24,6 @@ def _attrs(args):
                 explicit_paddings=args.explicit_paddings if args.padding == "EXPLICIT" else [])
 
 
-def _to_nhwc(x, data_format):
-    return x if data_format == "NHWC" else tf.transpose(x, [0, 2, 3, 1])
-
-
-def _from_nhwc(x, data_format):
-    return x if data_format == "NHWC" else tf.transpose(x, [0, 3, 1, 2])
-
-
 def adder_conv2d_custom(input, filters, strides=1, padding="VALID",
                         data_format="NHWC", name=None):
     """`adder_conv2d` on the compiled kernels; raises if they are not loaded."""
@@ -43,9 +35,9 @@ def adder_conv2d_custom(input, filters, strides=1, padding="VALID",
         input = tf.convert_to_tensor(input, name="input")
         filters = tf.convert_to_tensor(filters, name="filters")
         args = _args.check_args(input, filters, strides, padding, data_format)
-        y = lib.addernet_adder_conv2d(_to_nhwc(input, data_format), filters,
+        y = lib.addernet_adder_conv2d(_args.to_nhwc(input, data_format), filters,
                                       **_attrs(args))
-        return _from_nhwc(y, data_format)
+        return _args.from_nhwc(y, data_format)
 
 
 def adder_conv2d(input, filters, strides=1, padding="VALID",

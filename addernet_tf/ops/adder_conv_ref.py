@@ -200,11 +200,8 @@ def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint
             # evaluates the rank-4 slicing below before any assert runs.
             raise ValueError("`input` must be 4-D with a rank known at trace time, got "
                              f"shape {input.shape}")
-        if args.data_format == "NCHW":
-            input = tf.transpose(input, [0, 2, 3, 1])
+        input = _args.to_nhwc(input, args.data_format)
         checks = _runtime_checks(input, filters, args)
         with tf.control_dependencies(checks):
             output = _adder_conv2d_nhwc(input, filters, args)
-        if args.data_format == "NCHW":
-            output = tf.transpose(output, [0, 3, 1, 2])
-        return output
+        return _args.from_nhwc(output, args.data_format)
