@@ -46,63 +46,69 @@ def _conv(x, f, stride, padding):
 OPS = {"conv": _conv, "custom": adder_conv2d_custom, "reference": adder_conv2d_reference}
 
 
-def _gradient_kernels(x, dy, stride):
-    """The four gradient kernels alone, each as fn(filters) -> Tensor."""
+def _first(t):
+    return tf.reshape(t, [-1])[0]
+
+
+def _passes(stride):
+    """Every timed pass of one shape: name -> fn(x, f, dy) -> scalar tensor."""
+
+    def forward(op):
+        return lambda x, f, dy: _first(op(x, f, stride, PAD1))
+
+    def forward_backward(op):
+        def run(x, f, dy):
+            with tf.GradientTape() as tape:
+                tape.watch([x, f])
+                y = op(x, f, stride, PAD1)
+            gx, gf = tape.gradient(y, [x, f], output_gradients=dy)
+            return _first(y) + _first(gx) + _first(gf)
+        return run
+
     lib = _loader.library()
     attrs = dict(strides=[stride, stride], padding="EXPLICIT", explicit_paddings=[1, 1, 1, 1])
     conv_attrs = dict(strides=[1, stride, stride, 1], padding="EXPLICIT",
                       explicit_paddings=[0, 0, 1, 1, 1, 1, 0, 0])
     return {
-        "conv_dx": lambda f: tf.raw_ops.Conv2DBackpropInput(
-            input_sizes=tf.shape(x), filter=f, out_backprop=dy, **conv_attrs),
-        "conv_df": lambda f: tf.raw_ops.Conv2DBackpropFilter(
-            input=x, filter_sizes=tf.shape(f), out_backprop=dy, **conv_attrs),
-        "adder_dx": lambda f: lib.addernet_adder_conv2d_backprop_input(x, f, dy, **attrs),
-        "adder_df": lambda f: lib.addernet_adder_conv2d_backprop_filter(x, f, dy, **attrs),
+        "conv_fwd": forward(OPS["conv"]),
+        "custom_fwd": forward(OPS["custom"]),
+        "conv_fwdbwd": forward_backward(OPS["conv"]),
+        "custom_fwdbwd": forward_backward(OPS["custom"]),
+        "reference_fwdbwd": forward_backward(OPS["reference"]),
+        # The gradient kernels alone.
+        "conv_dx": lambda x, f, dy: _first(tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(x), filter=f, out_backprop=dy, **conv_attrs)),
+        "conv_df": lambda x, f, dy: _first(tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(f), out_backprop=dy, **conv_attrs)),
+        "custom_dx": lambda x, f, dy: _first(
+            lib.addernet_adder_conv2d_backprop_input(x, f, dy, **attrs)),
+        "custom_df": lambda x, f, dy: _first(
+            lib.addernet_adder_conv2d_backprop_filter(x, f, dy, **attrs)),
     }
 
 
-def _looped_kernel(fn, inner):
-    @tf.function
-    def run(x, f, dy):
-        del x, dy  # captured by fn
-        acc = tf.zeros([], f.dtype)
-        for i in tf.range(inner):
-            acc += tf.reshape(fn(f + tf.cast(i, f.dtype) * 1e-7), [-1])[0]
-        return acc
-
-    return run
-
-
-def _looped(op, stride, inner, backward):
-    """A tf.function running `op` `inner` times; each pass perturbs the filter
-    by the loop index so no pass can be hoisted or reused."""
+def _looped(one_pass, inner):
+    """A tf.function running `one_pass` `inner` times; each pass perturbs the
+    filter by the loop index so no pass can be hoisted or reused."""
 
     @tf.function
     def run(x, f, dy):
         acc = tf.zeros([], x.dtype)
         for i in tf.range(inner):
-            fi = f + tf.cast(i, f.dtype) * 1e-7
-            if backward:
-                with tf.GradientTape() as tape:
-                    tape.watch([x, fi])
-                    y = op(x, fi, stride, PAD1)
-                gx, gf = tape.gradient(y, [x, fi], output_gradients=dy)
-                acc += y[0, 0, 0, 0] + gx[0, 0, 0, 0] + gf[0, 0, 0, 0]
-            else:
-                acc += op(x, fi, stride, PAD1)[0, 0, 0, 0]
+            acc += one_pass(x, f + tf.cast(i, f.dtype) * 1e-7, dy)
         return acc
 
     return run
 
 
 def measure_shape(shape, batch, inner, reference_inner, repeats):
-    """Times every (op, pass) of one shape; returns ({key: s/call}, {key: bytes}).
+    """Times every pass of one shape (see `_passes`).
 
-    Keys are (op, backward). All functions are traced and warmed up first, then
+    Returns ({pass: seconds per call}, {op: peak allocator bytes of its
+    forward+backward}). All functions are traced and warmed up first, then
     timed round-robin, best of `repeats` each, so drift in clock speed or
-    machine load hits every op alike. Peak allocator bytes come from one
-    extra call each, with the allocator's peak reset before it.
+    machine load hits every op alike. Peak bytes come from one extra call
+    each, with the allocator's peak reset before it.
     """
     _, hw, c, o, k, stride, _ = shape
     rng = np.random.default_rng(0)
@@ -110,27 +116,25 @@ def measure_shape(shape, batch, inner, reference_inner, repeats):
     f = tf.constant(rng.standard_normal((k, k, c, o)), tf.float32)
     out_hw = (hw + 2 - k) // stride + 1
     dy = tf.constant(rng.standard_normal((batch, out_hw, out_hw, o)), tf.float32)
-    plan = {("conv", False): inner, ("custom", False): inner, ("conv", True): inner,
-            ("custom", True): inner, ("reference", True): reference_inner}
-    runs = {key: _looped(OPS[key[0]], stride, n, key[1]) for key, n in plan.items()}
-    for name, fn in _gradient_kernels(x, dy, stride).items():
-        plan[name, None] = inner
-        runs[name, None] = _looped_kernel(fn, inner)
+    passes = _passes(stride)
+    loops = {name: reference_inner if name.startswith("reference") else inner
+             for name in passes}
+    runs = {name: _looped(fn, loops[name]) for name, fn in passes.items()}
     for run in runs.values():
         run(x, f, dy).numpy()
-    best = {key: float("inf") for key in runs}
+    best = {name: float("inf") for name in runs}
     for _ in range(repeats):
-        for key, run in runs.items():
+        for name, run in runs.items():
             start = time.perf_counter()
             run(x, f, dy).numpy()
-            best[key] = min(best[key], (time.perf_counter() - start) / plan[key])
+            best[name] = min(best[name], (time.perf_counter() - start) / loops[name])
     peak = {}
-    for key, run in runs.items():
-        if key[1] is True:
+    for name, run in runs.items():
+        if name.endswith("_fwdbwd"):
             tf.config.experimental.reset_memory_stats("CPU:0")
             base = tf.config.experimental.get_memory_info("CPU:0")["current"]
             run(x, f, dy).numpy()
-            peak[key[0]] = tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
+            peak[name.split("_")[0]] = tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
     return best, peak
 
 
@@ -152,26 +156,24 @@ def main(argv=None):
                                args.repeats)
         rows.append({
             "shape": shape[0], "batch": args.batch,
-            "fwd_over_conv": t["custom", False] / t["conv", False],
-            "fwdbwd_over_conv": t["custom", True] / t["conv", True],
-            "reference_over_custom": t["reference", True] / t["custom", True],
-            "dx_over_conv": t["adder_dx", None] / t["conv_dx", None],
-            "df_over_conv": t["adder_df", None] / t["conv_df", None],
+            "fwd_over_conv": t["custom_fwd"] / t["conv_fwd"],
+            "fwdbwd_over_conv": t["custom_fwdbwd"] / t["conv_fwdbwd"],
+            "reference_over_custom": t["reference_fwdbwd"] / t["custom_fwdbwd"],
+            "dx_over_conv": t["custom_dx"] / t["conv_dx"],
+            "df_over_conv": t["custom_df"] / t["conv_df"],
             "mem_over_conv": mem["custom"] / max(mem["conv"], 1),
             "reference_mem_over_conv": mem["reference"] / max(mem["conv"], 1),
         })
-        for key, seconds in t.items():
-            if key[1] is None:
-                continue
-            totals[key] = totals.get(key, 0.0) + shape[-1] * seconds
+        for name, seconds in t.items():
+            totals[name] = totals.get(name, 0.0) + shape[-1] * seconds
         if args.json:
             print(json.dumps(rows[-1]), flush=True)
 
     network = {
         "shape": "resnet20 (all 3x3 layers, summed)", "batch": args.batch,
-        "fwd_over_conv": totals["custom", False] / totals["conv", False],
-        "fwdbwd_over_conv": totals["custom", True] / totals["conv", True],
-        "reference_over_custom": totals["reference", True] / totals["custom", True],
+        "fwd_over_conv": totals["custom_fwd"] / totals["conv_fwd"],
+        "fwdbwd_over_conv": totals["custom_fwdbwd"] / totals["conv_fwdbwd"],
+        "reference_over_custom": totals["reference_fwdbwd"] / totals["custom_fwdbwd"],
     }
     if args.json:
         print(json.dumps(network))
