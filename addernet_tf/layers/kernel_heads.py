@@ -1,0 +1,209 @@
+"""PKKD's kernel-map heads (Eq. 7, 8, 11, 12): σ-kernel, then a linear map ρ.
+
+A head turns one tapped feature map of the teacher CNN or of the student ANN
+into the tensor that Eq. 13's MSE compares. Heads live beside the networks,
+never inside them: a trained ANN runs exactly as the vanilla ANN.
+"""
+
+import math
+import numbers
+
+import keras
+import tensorflow as tf
+
+__all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "kernel_heads_for_taps"]
+
+KERNEL_KINDS = ("gaussian", "laplace", "identity")
+
+# Inputs are clipped to ±_FEATURE_LIMIT and σ to [_SIGMA_MIN, _SIGMA_MAX]: with
+# these, the exponent and every partial derivative stay finite in float32
+# (|z| ≤ 1e15 · 1e8 / 2), so ±inf or 1e38 features give finite maps and grads.
+_FEATURE_LIMIT = 1e15
+_SIGMA_MIN, _SIGMA_MAX = 1e-4, 1e4
+
+
+def _positive_number(value, arg):
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        return float(value)
+    raise ValueError(f"`{arg}` must be a positive finite number, got {value!r}")
+
+
+@keras.saving.register_keras_serializable(package="addernet_tf")
+class KernelMap(keras.layers.Layer):
+    """Elementwise kernel map of a conv/adder layer's output, learnable σ.
+
+    kinds (y = the layer's raw output, s = `scale`):
+      - `"gaussian"` (CNN, Eq. 7, y = x∗f): `h = exp(−y / (2σ²·s))`;
+      - `"laplace"` (ANN, Eq. 8, y = −‖x − f‖₁ ≤ 0): `g = exp(y / (σ·s))
+        = exp(−‖x − f‖₁ / (σ·s))`, in (0, 1] for adder outputs;
+      - `"identity"`: `y` unchanged, no σ (the "no kernel" ablation).
+
+    σ is kept positive by learning log σ (clipped to [1e-4, 1e4] when read).
+    Numerically safe: with z the exponent above, the map returns
+    `exp(m − softplus(m − z)) = 1 / (exp(−z) + exp(−m))`, m = `max_exponent`:
+    equal to `exp(z)` to a relative `exp(z − m)`, never above `exp(m)`, so
+    Gaussian maps of very negative conv outputs saturate instead of
+    overflowing; inputs are clipped to ±1e15. Values and gradients are finite
+    for any finite or infinite input (NaN stays NaN).
+
+    Args:
+      kind: one of `KERNEL_KINDS`.
+      sigma_init: initial σ (> 0).
+      scale: fixed positive divisor of the exponent, not learned. The head
+        factory sets it to an adder tap's fan-in (kh·kw·c_in), since
+        ‖x − f‖₁ grows with it; σ then reads as a per-element scale.
+      max_exponent: m above (> 0).
+
+    Shape: any; output has the input's shape and dtype.
+    """
+
+    def __init__(self, kind="gaussian", sigma_init=1.0, scale=1.0, max_exponent=10.0, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in KERNEL_KINDS:
+            raise ValueError(f"`kind` must be one of {KERNEL_KINDS}, got {kind!r}")
+        self.kind = kind
+        self.sigma_init = _positive_number(sigma_init, "sigma_init")
+        if not _SIGMA_MIN <= self.sigma_init <= _SIGMA_MAX:
+            raise ValueError(
+                f"`sigma_init` must be in [{_SIGMA_MIN:g}, {_SIGMA_MAX:g}], got {sigma_init!r}")
+        self.scale = _positive_number(scale, "scale")
+        self.max_exponent = _positive_number(max_exponent, "max_exponent")
+        self.log_sigma = None
+
+    def build(self, input_shape):
+        if self.kind != "identity":
+            self.log_sigma = self.add_weight(
+                name="log_sigma", shape=(),
+                initializer=keras.initializers.Constant(math.log(self.sigma_init)),
+                trainable=True)
+
+    @property
+    def sigma(self):
+        """Current σ as a scalar tensor (None for the identity map)."""
+        if self.log_sigma is None:
+            return None
+        return tf.exp(tf.clip_by_value(tf.cast(self.log_sigma, tf.float32),
+                                       math.log(_SIGMA_MIN), math.log(_SIGMA_MAX)))
+
+    def call(self, inputs):
+        if self.kind == "identity":
+            return inputs
+        dtype = inputs.dtype
+        y = tf.clip_by_value(inputs, -_FEATURE_LIMIT, _FEATURE_LIMIT)
+        log_sigma = tf.clip_by_value(tf.cast(self.log_sigma, dtype),
+                                     math.log(_SIGMA_MIN), math.log(_SIGMA_MAX))
+        if self.kind == "gaussian":
+            z = y * (-0.5 / self.scale) * tf.exp(-2.0 * log_sigma)
+        else:
+            z = y * (1.0 / self.scale) * tf.exp(-log_sigma)
+        m = tf.constant(self.max_exponent, dtype)
+        return tf.exp(m - tf.nn.softplus(m - z))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kind=self.kind, sigma_init=self.sigma_init, scale=self.scale,
+                      max_exponent=self.max_exponent)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="addernet_tf")
+class KernelHead(keras.layers.Layer):
+    """Eq. 11/12: `y^m = ρ(map(feature^m))`, ρ an optional 1×1 convolution.
+
+    Args:
+      kind, sigma_init, scale, max_exponent: the `KernelMap`.
+      rho: apply ρ, a bias-free 1×1 convolution over channels (channels last)
+        to `rho_filters` channels (default: the input's); False gives the
+        "no 1×1" rows of Table 1.
+      rho_initializer: default `"identity"`, so ρ starts as a no-op.
+
+    Input shape: `[N, H, W, C]`. Output: `[N, H, W, rho_filters or C]`.
+    """
+
+    def __init__(self, kind="gaussian", sigma_init=1.0, scale=1.0, max_exponent=10.0,
+                 rho=True, rho_filters=None, rho_initializer="identity", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rho, bool):
+            raise ValueError(f"`rho` must be True or False, got {rho!r}")
+        if rho_filters is not None and (not isinstance(rho_filters, numbers.Integral)
+                                        or isinstance(rho_filters, bool) or rho_filters <= 0):
+            raise ValueError(f"`rho_filters` must be a positive int or None, got {rho_filters!r}")
+        self.map = KernelMap(kind, sigma_init, scale, max_exponent, name="map")
+        self.rho = rho
+        self.rho_filters = rho_filters
+        self.rho_initializer = keras.initializers.get(rho_initializer)
+        self.rho_layer = None
+
+    def build(self, input_shape):
+        self.map.build(input_shape)
+        if self.rho:
+            self.rho_layer = keras.layers.Dense(
+                self.rho_filters or input_shape[-1], use_bias=False,
+                kernel_initializer=self.rho_initializer, name="rho")
+            self.rho_layer.build(input_shape)
+
+    @property
+    def sigma(self):
+        return self.map.sigma
+
+    @property
+    def rho_norm(self):
+        """‖ρ‖_F as a scalar tensor, or None without ρ (watch it for collapse)."""
+        if self.rho_layer is None:
+            return None
+        return tf.norm(tf.convert_to_tensor(self.rho_layer.kernel))
+
+    def call(self, inputs):
+        y = self.map(inputs)
+        return self.rho_layer(y) if self.rho_layer is not None else y
+
+    def compute_output_shape(self, input_shape):
+        if not self.rho:
+            return input_shape
+        return (*input_shape[:-1], self.rho_filters or input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(kind=self.map.kind, sigma_init=self.map.sigma_init,
+                      scale=self.map.scale, max_exponent=self.map.max_exponent,
+                      rho=self.rho, rho_filters=self.rho_filters,
+                      rho_initializer=keras.initializers.serialize(self.rho_initializer))
+        return config
+
+
+def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
+                          max_exponent=10.0, name_prefix=None):
+    """One `KernelHead` per tap of a teacher CNN or a student ANN.
+
+    Args:
+      taps: the model's `Tap` layers in order (`addernet_tf.models.tap_layers`).
+      network: `"cnn"` (Gaussian-alike map) or `"ann"` (Laplace map).
+      kernel: False gives identity maps (the "no kernel" ablation).
+      rho: whether each head has its 1×1 convolution ρ.
+      sigma_init: σc for `"cnn"`; σa per unit of fan-in for `"ann"` (each
+        Laplace head's `scale` is its tap's `fan_in`, when known).
+      max_exponent: see `KernelMap`.
+      name_prefix: head names are `f"{name_prefix}_{index}"` (default
+        `f"{network}_head"`).
+
+    Returns:
+      A list of unbuilt `KernelHead`s, aligned with `taps`.
+    """
+    if network not in ("cnn", "ann"):
+        raise ValueError(f'`network` must be "cnn" or "ann", got {network!r}')
+    prefix = name_prefix or f"{network}_head"
+    heads = []
+    for tap in taps:
+        if not kernel:
+            kind, scale = "identity", 1.0
+        elif network == "cnn":
+            kind, scale = "gaussian", 1.0
+        else:
+            kind, scale = "laplace", float(getattr(tap, "fan_in", None) or 1)
+        heads.append(KernelHead(kind, sigma_init, scale, max_exponent, rho=rho,
+                                name=f"{prefix}_{tap.index}"))
+    return heads

@@ -1,0 +1,183 @@
+"""Kernel maps (Eq. 7, 8), heads with ρ (Eq. 11, 12), the head factory, and `Tap`."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from addernet_tf.layers import KernelHead, KernelMap, Tap, kernel_heads_for_taps
+
+
+def _features(shape=(2, 4, 4, 3), seed=0, scale=2.0):
+    return (np.random.default_rng(seed).normal(size=shape) * scale).astype("float32")
+
+
+def _capped(z, m):
+    return 1.0 / (np.exp(-z) + np.exp(-m))
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 3.0])
+def test_gaussian_map_is_eq7(sigma):
+    y = _features()
+    got = KernelMap("gaussian", sigma_init=sigma)(y).numpy()
+    z = -y.astype("float64") / (2 * sigma ** 2)
+    np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
+    # The cap changes exp(z) by a relative exp(z - m) only.
+    np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(z.max() - 10.0) * 1.01 + 1e-6)
+
+
+@pytest.mark.parametrize("sigma,scale", [(0.5, 1.0), (1.0, 27.0), (4.0, 144.0)])
+def test_laplace_map_is_eq8_on_adder_outputs(sigma, scale):
+    y = -np.abs(_features()) * scale  # adder outputs are -‖x − f‖₁ ≤ 0
+    got = KernelMap("laplace", sigma_init=sigma, scale=scale)(y).numpy()
+    z = y.astype("float64") / (sigma * scale)
+    np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
+    np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(-10.0) * 1.01)
+    assert np.all((got > 0) & (got <= 1))
+
+
+def test_identity_map_has_no_sigma_and_passes_through():
+    layer = KernelMap("identity")
+    y = _features()
+    np.testing.assert_array_equal(layer(y), y)
+    assert layer.weights == [] and layer.sigma is None
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "laplace"])
+def test_sigma_is_learnable(kind):
+    layer = KernelMap(kind, sigma_init=2.0)
+    y = -np.abs(_features())
+    layer.build(y.shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(layer(y))
+    (grad,) = tape.gradient(loss, layer.trainable_weights)
+    assert np.isfinite(grad) and grad != 0
+    np.testing.assert_allclose(layer.sigma, 2.0, rtol=1e-6)
+
+
+def test_sigma_stays_positive_and_bounded():
+    layer = KernelMap("gaussian")
+    layer.build((1,))
+    for log_sigma, expected in ((-500.0, 1e-4), (500.0, 1e4)):
+        layer.log_sigma.assign(log_sigma)
+        np.testing.assert_allclose(layer.sigma, expected, rtol=1e-5)
+
+
+EXTREMES = np.array([0.0, 1.0, -1.0, 1e30, -1e30, 3.4e38, -3.4e38, np.inf, -np.inf],
+                    "float32").reshape(1, 1, 9, 1)
+
+
+@pytest.mark.parametrize("log_sigma", [math.log(1e-4), 0.0, math.log(1e4), -80.0, 80.0])
+@pytest.mark.parametrize("kind", ["gaussian", "laplace"])
+def test_extreme_inputs_give_finite_values_and_gradients(kind, log_sigma):
+    head = KernelHead(kind)
+    head.build(EXTREMES.shape)
+    head.map.log_sigma.assign(log_sigma)
+    y = tf.constant(EXTREMES)
+    with tf.GradientTape() as tape:
+        tape.watch(y)
+        out = head(y)
+        loss = tf.reduce_sum(tf.square(out - 1.0))
+    grads = tape.gradient(loss, [y] + head.trainable_weights)
+    assert np.all(np.isfinite(out))
+    assert np.all(out >= 0) and np.all(out <= math.exp(10.0) * 1.0001)
+    for g in grads:
+        assert np.all(np.isfinite(g)), g
+
+
+def test_head_rho_starts_as_identity_and_learns():
+    y = _features()
+    head = KernelHead("laplace", sigma_init=1.0, scale=4.0)
+    np.testing.assert_allclose(head(y), head.map(y), rtol=1e-6)
+    np.testing.assert_allclose(head.rho_norm, math.sqrt(3), rtol=1e-6)
+    names = sorted(w.path for w in head.trainable_weights)
+    assert len(names) == 2 and any("log_sigma" in n for n in names)
+
+
+def test_head_without_rho_is_the_map():
+    head = KernelHead("gaussian", rho=False)
+    y = _features()
+    np.testing.assert_allclose(head(y), KernelMap("gaussian")(y), rtol=1e-6)
+    assert head.rho_norm is None and len(head.trainable_weights) == 1
+
+
+def test_head_rho_filters_changes_channels():
+    head = KernelHead("identity", rho_filters=5, rho_initializer="glorot_uniform")
+    assert head(_features()).shape == (2, 4, 4, 5)
+    assert head.compute_output_shape((2, 4, 4, 3)) == (2, 4, 4, 5)
+
+
+def test_head_config_and_save_round_trip(tmp_path):
+    head = KernelHead("gaussian", sigma_init=0.7, scale=3.0, max_exponent=6.0, rho_filters=4,
+                      name="h")
+    clone = KernelHead.from_config(head.get_config())
+    assert clone.get_config() == head.get_config()
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, head(inputs))
+    model.get_layer("h").map.log_sigma.assign(0.3)
+    y = _features()
+    path = str(tmp_path / "head.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(y), model(y), rtol=0, atol=0)
+    np.testing.assert_allclose(loaded.get_layer("h").sigma, math.exp(0.3), rtol=1e-6)
+
+
+BAD_MAPS = [
+    ({"kind": "cosine"}, r"`kind`.*cosine"),
+    ({"sigma_init": 0.0}, r"`sigma_init`.*0\.0"),
+    ({"sigma_init": 1e9}, r"`sigma_init`.*1000000000"),
+    ({"sigma_init": float("inf")}, r"`sigma_init`.*inf"),
+    ({"scale": -1.0}, r"`scale`.*-1\.0"),
+    ({"max_exponent": 0}, r"`max_exponent`.*0"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_MAPS, ids=[str(a[0]) for a in BAD_MAPS])
+def test_bad_map_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        KernelMap(**kwargs)
+
+
+def test_bad_head_arguments():
+    with pytest.raises(ValueError, match=r"`rho`.*yes"):
+        KernelHead(rho="yes")
+    with pytest.raises(ValueError, match=r"`rho_filters`.*0"):
+        KernelHead(rho_filters=0)
+
+
+def test_factory_picks_kernel_by_network_and_scale_by_fan_in():
+    taps = [Tap(0, fan_in=144), Tap(1, fan_in=576)]
+    ann = kernel_heads_for_taps(taps, "ann", sigma_init=0.5)
+    cnn = kernel_heads_for_taps(taps, "cnn", sigma_init=2.0, rho=False)
+    plain = kernel_heads_for_taps(taps, "ann", kernel=False)
+    assert [h.map.kind for h in ann] == ["laplace", "laplace"]
+    assert [h.map.scale for h in ann] == [144.0, 576.0]
+    assert [h.map.kind for h in cnn] == ["gaussian", "gaussian"]
+    assert [h.map.scale for h in cnn] == [1.0, 1.0] and not any(h.rho for h in cnn)
+    assert [h.map.kind for h in plain] == ["identity", "identity"]
+    assert [h.name for h in ann] == ["ann_head_0", "ann_head_1"]
+    with pytest.raises(ValueError, match=r"`network`.*bnn"):
+        kernel_heads_for_taps(taps, "bnn")
+
+
+# --- Tap ---------------------------------------------------------------------
+
+def test_tap_is_identity_and_serializes():
+    tap = Tap(3, kind="block", name="t")
+    y = _features()
+    np.testing.assert_array_equal(tap(y), y)
+    clone = Tap.from_config(tap.get_config())
+    assert (clone.index, clone.kind, clone.fan_in) == (3, "block", None)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"index": -1}, r"`index`.*-1"),
+    ({"index": 0, "kind": "stage"}, r"`kind`.*stage"),
+    ({"index": 0, "fan_in": 0}, r"`fan_in`.*0"),
+])
+def test_tap_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Tap(**kwargs)
