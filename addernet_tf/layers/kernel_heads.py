@@ -20,6 +20,7 @@ KERNEL_KINDS = ("gaussian", "laplace", "identity")
 # (|z| ≤ 1e15 · 1e8 / 2), so ±inf or 1e38 features give finite maps and grads.
 _FEATURE_LIMIT = 1e15
 _SIGMA_MIN, _SIGMA_MAX = 1e-4, 1e4
+_STD_FLOOR = 1e-6
 
 
 def _positive_number(value, arg):
@@ -33,32 +34,39 @@ def _positive_number(value, arg):
 class KernelMap(keras.layers.Layer):
     """Elementwise kernel map of a conv/adder layer's output, learnable σ.
 
-    kinds (y = the layer's raw output, s = `scale`):
-      - `"gaussian"` (CNN, Eq. 7, y = x∗f): `h = exp(−y / (2σ²·s))`;
-      - `"laplace"` (ANN, Eq. 8, y = −‖x − f‖₁ ≤ 0): `g = exp(y / (σ·s))
-        = exp(−‖x − f‖₁ / (σ·s))`, in (0, 1] for adder outputs;
-      - `"identity"`: `y` unchanged, no σ (the "no kernel" ablation).
+    kinds (y = the layer's raw output, standardized per channel, see below):
+      - `"gaussian"` (CNN, Eq. 7, y = x∗f): `h = exp(−y / (2σ²))`;
+      - `"laplace"` (ANN, Eq. 8, y = −‖x − f‖₁): `g = exp(y / σ)
+        = exp(−‖x − f‖₁ / σ)`;
+      - `"identity"`: `y` itself, no σ (the "no kernel" ablation).
+
+    `standardize=True` first maps each channel to `(y − μ_c) / s_c` with the
+    batch's per-channel mean and standard deviation, held constant in the
+    gradient. A BN follows every tapped layer, so the raw outputs' scale is
+    arbitrary and drifts in training (a fixed σ over raw conv outputs blew
+    up the loss 1000-fold within 6 steps); standardized, the map is Eq. 7/8 with
+    bandwidth σ·s_c, times a per-channel constant `exp(±μ_c/…)` that a linear
+    ρ absorbs, and σ ~ 1 is meaningful at every layer. The heads only run in
+    training, so batch statistics are always at hand.
 
     σ is kept positive by learning log σ (clipped to [1e-4, 1e4] when read).
     Numerically safe: with z the exponent above, the map returns
     `exp(m − softplus(m − z)) = 1 / (exp(−z) + exp(−m))`, m = `max_exponent`:
-    equal to `exp(z)` to a relative `exp(z − m)`, never above `exp(m)`, so
-    Gaussian maps of very negative conv outputs saturate instead of
-    overflowing; inputs are clipped to ±1e15. Values and gradients are finite
-    for any finite or infinite input (NaN stays NaN).
+    equal to `exp(z)` to a relative `exp(z − m)`, never above `exp(m)`;
+    inputs are clipped to ±1e15. Values and gradients are finite for any
+    finite or infinite input (NaN stays NaN).
 
     Args:
       kind: one of `KERNEL_KINDS`.
       sigma_init: initial σ (> 0).
-      scale: fixed positive divisor of the exponent, not learned. The head
-        factory sets it to an adder tap's fan-in (kh·kw·c_in), since
-        ‖x − f‖₁ grows with it; σ then reads as a per-element scale.
+      standardize: per-channel batch standardization before the map.
       max_exponent: m above (> 0).
 
-    Shape: any; output has the input's shape and dtype.
+    Shape: `[..., C]`; output has the input's shape and dtype.
     """
 
-    def __init__(self, kind="gaussian", sigma_init=1.0, scale=1.0, max_exponent=10.0, **kwargs):
+    def __init__(self, kind="gaussian", sigma_init=1.0, standardize=True, max_exponent=10.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if kind not in KERNEL_KINDS:
             raise ValueError(f"`kind` must be one of {KERNEL_KINDS}, got {kind!r}")
@@ -67,7 +75,9 @@ class KernelMap(keras.layers.Layer):
         if not _SIGMA_MIN <= self.sigma_init <= _SIGMA_MAX:
             raise ValueError(
                 f"`sigma_init` must be in [{_SIGMA_MIN:g}, {_SIGMA_MAX:g}], got {sigma_init!r}")
-        self.scale = _positive_number(scale, "scale")
+        if not isinstance(standardize, bool):
+            raise ValueError(f"`standardize` must be True or False, got {standardize!r}")
+        self.standardize = standardize
         self.max_exponent = _positive_number(max_exponent, "max_exponent")
         self.log_sigma = None
 
@@ -86,17 +96,24 @@ class KernelMap(keras.layers.Layer):
         return tf.exp(tf.clip_by_value(tf.cast(self.log_sigma, tf.float32),
                                        math.log(_SIGMA_MIN), math.log(_SIGMA_MAX)))
 
+    def _standardized(self, y):
+        axes = list(range(len(y.shape) - 1))
+        mean, variance = tf.nn.moments(tf.stop_gradient(y), axes, keepdims=True)
+        return (y - mean) / tf.maximum(tf.sqrt(variance), _STD_FLOOR)
+
     def call(self, inputs):
         if self.kind == "identity":
-            return inputs
+            return self._standardized(inputs) if self.standardize else inputs
         dtype = inputs.dtype
         y = tf.clip_by_value(inputs, -_FEATURE_LIMIT, _FEATURE_LIMIT)
+        if self.standardize:
+            y = self._standardized(y)
         log_sigma = tf.clip_by_value(tf.cast(self.log_sigma, dtype),
                                      math.log(_SIGMA_MIN), math.log(_SIGMA_MAX))
         if self.kind == "gaussian":
-            z = y * (-0.5 / self.scale) * tf.exp(-2.0 * log_sigma)
+            z = y * -0.5 * tf.exp(-2.0 * log_sigma)
         else:
-            z = y * (1.0 / self.scale) * tf.exp(-log_sigma)
+            z = y * tf.exp(-log_sigma)
         m = tf.constant(self.max_exponent, dtype)
         return tf.exp(m - tf.nn.softplus(m - z))
 
@@ -105,7 +122,7 @@ class KernelMap(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(kind=self.kind, sigma_init=self.sigma_init, scale=self.scale,
+        config.update(kind=self.kind, sigma_init=self.sigma_init, standardize=self.standardize,
                       max_exponent=self.max_exponent)
         return config
 
@@ -115,27 +132,31 @@ class KernelHead(keras.layers.Layer):
     """Eq. 11/12: `y^m = ρ(map(feature^m))`, ρ an optional 1×1 convolution.
 
     Args:
-      kind, sigma_init, scale, max_exponent: the `KernelMap`.
+      kind, sigma_init, standardize, max_exponent: the `KernelMap`.
       rho: apply ρ, a bias-free 1×1 convolution over channels (channels last)
         to `rho_filters` channels (default: the input's); False gives the
         "no 1×1" rows of Table 1.
       rho_initializer: default `"identity"`, so ρ starts as a no-op.
+      rho_constraint: e.g. `keras.constraints.UnitNorm(axis=0)` to keep every
+        output channel of ρ at norm 1 (a guard against ρ → 0 collapse).
 
     Input shape: `[N, H, W, C]`. Output: `[N, H, W, rho_filters or C]`.
     """
 
-    def __init__(self, kind="gaussian", sigma_init=1.0, scale=1.0, max_exponent=10.0,
-                 rho=True, rho_filters=None, rho_initializer="identity", **kwargs):
+    def __init__(self, kind="gaussian", sigma_init=1.0, standardize=True, max_exponent=10.0,
+                 rho=True, rho_filters=None, rho_initializer="identity", rho_constraint=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rho, bool):
             raise ValueError(f"`rho` must be True or False, got {rho!r}")
         if rho_filters is not None and (not isinstance(rho_filters, numbers.Integral)
                                         or isinstance(rho_filters, bool) or rho_filters <= 0):
             raise ValueError(f"`rho_filters` must be a positive int or None, got {rho_filters!r}")
-        self.map = KernelMap(kind, sigma_init, scale, max_exponent, name="map")
+        self.map = KernelMap(kind, sigma_init, standardize, max_exponent, name="map")
         self.rho = rho
         self.rho_filters = rho_filters
         self.rho_initializer = keras.initializers.get(rho_initializer)
+        self.rho_constraint = keras.constraints.get(rho_constraint)
         self.rho_layer = None
 
     def build(self, input_shape):
@@ -143,7 +164,8 @@ class KernelHead(keras.layers.Layer):
         if self.rho:
             self.rho_layer = keras.layers.Dense(
                 self.rho_filters or input_shape[-1], use_bias=False,
-                kernel_initializer=self.rho_initializer, name="rho")
+                kernel_initializer=self.rho_initializer,
+                kernel_constraint=self.rho_constraint, name="rho")
             self.rho_layer.build(input_shape)
 
     @property
@@ -169,14 +191,16 @@ class KernelHead(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(kind=self.map.kind, sigma_init=self.map.sigma_init,
-                      scale=self.map.scale, max_exponent=self.map.max_exponent,
+                      standardize=self.map.standardize, max_exponent=self.map.max_exponent,
                       rho=self.rho, rho_filters=self.rho_filters,
-                      rho_initializer=keras.initializers.serialize(self.rho_initializer))
+                      rho_initializer=keras.initializers.serialize(self.rho_initializer),
+                      rho_constraint=keras.constraints.serialize(self.rho_constraint))
         return config
 
 
 def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
-                          max_exponent=10.0, name_prefix=None):
+                          standardize=True, max_exponent=10.0, rho_constraint=None,
+                          name_prefix=None):
     """One `KernelHead` per tap of a teacher CNN or a student ANN.
 
     Args:
@@ -184,9 +208,9 @@ def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
       network: `"cnn"` (Gaussian-alike map) or `"ann"` (Laplace map).
       kernel: False gives identity maps (the "no kernel" ablation).
       rho: whether each head has its 1×1 convolution ρ.
-      sigma_init: σc for `"cnn"`; σa per unit of fan-in for `"ann"` (each
-        Laplace head's `scale` is its tap's `fan_in`, when known).
-      max_exponent: see `KernelMap`.
+      sigma_init: σc for `"cnn"`, σa for `"ann"`.
+      standardize, max_exponent: see `KernelMap`.
+      rho_constraint: see `KernelHead`.
       name_prefix: head names are `f"{name_prefix}_{index}"` (default
         `f"{network}_head"`).
 
@@ -198,12 +222,7 @@ def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
     prefix = name_prefix or f"{network}_head"
     heads = []
     for tap in taps:
-        if not kernel:
-            kind, scale = "identity", 1.0
-        elif network == "cnn":
-            kind, scale = "gaussian", 1.0
-        else:
-            kind, scale = "laplace", float(getattr(tap, "fan_in", None) or 1)
-        heads.append(KernelHead(kind, sigma_init, scale, max_exponent, rho=rho,
-                                name=f"{prefix}_{tap.index}"))
+        kind = "identity" if not kernel else "gaussian" if network == "cnn" else "laplace"
+        heads.append(KernelHead(kind, sigma_init, standardize, max_exponent, rho=rho,
+                                rho_constraint=rho_constraint, name=f"{prefix}_{tap.index}"))
     return heads

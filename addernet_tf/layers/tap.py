@@ -26,8 +26,8 @@ class Tap(keras.layers.Layer):
         (before its BN), the literal reading of Eq. 7–8; or `"block"`: the
         output of a residual block / stage (after its ReLU).
       fan_in: elements summed into each output of the producing layer
-        (kh·kw·c_in) for `"layer"` taps, else None. The kernel-map heads use
-        it to put σ on the scale of the features (docs/DESIGN.md).
+        (kh·kw·c_in) for `"layer"` taps, else None; for reference (an adder
+        tap's values scale with it).
     """
 
     def __init__(self, index, kind="layer", fan_in=None, **kwargs):

@@ -21,28 +21,53 @@ def _capped(z, m):
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 3.0])
 def test_gaussian_map_is_eq7(sigma):
     y = _features()
-    got = KernelMap("gaussian", sigma_init=sigma)(y).numpy()
+    got = KernelMap("gaussian", sigma_init=sigma, standardize=False)(y).numpy()
     z = -y.astype("float64") / (2 * sigma ** 2)
     np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
     # The cap changes exp(z) by a relative exp(z - m) only.
     np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(z.max() - 10.0) * 1.01 + 1e-6)
 
 
-@pytest.mark.parametrize("sigma,scale", [(0.5, 1.0), (1.0, 27.0), (4.0, 144.0)])
-def test_laplace_map_is_eq8_on_adder_outputs(sigma, scale):
-    y = -np.abs(_features()) * scale  # adder outputs are -‖x − f‖₁ ≤ 0
-    got = KernelMap("laplace", sigma_init=sigma, scale=scale)(y).numpy()
-    z = y.astype("float64") / (sigma * scale)
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 4.0])
+def test_laplace_map_is_eq8_on_adder_outputs(sigma):
+    y = -np.abs(_features())  # adder outputs are -‖x − f‖₁ ≤ 0
+    got = KernelMap("laplace", sigma_init=sigma, standardize=False)(y).numpy()
+    z = y.astype("float64") / sigma
     np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
     np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(-10.0) * 1.01)
     assert np.all((got > 0) & (got <= 1))
 
 
 def test_identity_map_has_no_sigma_and_passes_through():
-    layer = KernelMap("identity")
+    layer = KernelMap("identity", standardize=False)
     y = _features()
     np.testing.assert_array_equal(layer(y), y)
     assert layer.weights == [] and layer.sigma is None
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "laplace", "identity"])
+def test_standardized_maps_ignore_the_feature_scale_and_offset(kind):
+    """Per-channel batch standardization: a raw output's drift in scale or offset
+    (BN follows it, so it is free to drift) leaves the map unchanged."""
+    y = _features((4, 5, 5, 3))
+    layer = KernelMap(kind)
+    drifted = y * np.array([30.0, 0.01, 7.0], "float32") - np.array([600.0, -2.0, 0.0], "float32")
+    np.testing.assert_allclose(layer(drifted), layer(y), rtol=2e-4, atol=1e-4)
+    standardized = (y - y.mean(axis=(0, 1, 2))) / y.std(axis=(0, 1, 2))
+    expected = {"gaussian": np.exp(-standardized / 2), "laplace": np.exp(standardized),
+                "identity": standardized}[kind]
+    np.testing.assert_allclose(layer(y), expected, rtol=1e-3, atol=1e-5)
+
+
+def test_standardization_is_constant_in_the_gradient():
+    y = tf.constant(_features((2, 3, 3, 2)))
+    layer = KernelMap("identity")
+    with tf.GradientTape() as tape:
+        tape.watch(y)
+        out = tf.reduce_sum(layer(y))
+    grad = tape.gradient(out, y).numpy()
+    np.testing.assert_allclose(grad, np.broadcast_to(1 / y.numpy().std(axis=(0, 1, 2)), grad.shape),
+                               rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "laplace"])
@@ -89,11 +114,25 @@ def test_extreme_inputs_give_finite_values_and_gradients(kind, log_sigma):
 
 def test_head_rho_starts_as_identity_and_learns():
     y = _features()
-    head = KernelHead("laplace", sigma_init=1.0, scale=4.0)
+    head = KernelHead("laplace", sigma_init=1.0)
     np.testing.assert_allclose(head(y), head.map(y), rtol=1e-6)
     np.testing.assert_allclose(head.rho_norm, math.sqrt(3), rtol=1e-6)
     names = sorted(w.path for w in head.trainable_weights)
     assert len(names) == 2 and any("log_sigma" in n for n in names)
+
+
+def test_rho_constraint_keeps_unit_columns_under_updates():
+    head = KernelHead("identity", rho_constraint=keras.constraints.UnitNorm(axis=0))
+    y = _features()
+    head.build(y.shape)
+    optimizer = keras.optimizers.SGD(1.0)
+    for _ in range(3):  # a loss that pulls ρ toward 0
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(head(y)))
+        optimizer.apply(tape.gradient(loss, head.trainable_weights), head.trainable_weights)
+    np.testing.assert_allclose(np.linalg.norm(head.rho_layer.kernel.numpy(), axis=0), 1.0,
+                               rtol=1e-5)
+    assert KernelHead.from_config(head.get_config()).rho_constraint is not None
 
 
 def test_head_without_rho_is_the_map():
@@ -110,8 +149,8 @@ def test_head_rho_filters_changes_channels():
 
 
 def test_head_config_and_save_round_trip(tmp_path):
-    head = KernelHead("gaussian", sigma_init=0.7, scale=3.0, max_exponent=6.0, rho_filters=4,
-                      name="h")
+    head = KernelHead("gaussian", sigma_init=0.7, standardize=False, max_exponent=6.0,
+                      rho_filters=4, name="h")
     clone = KernelHead.from_config(head.get_config())
     assert clone.get_config() == head.get_config()
     inputs = keras.Input((4, 4, 3))
@@ -130,7 +169,7 @@ BAD_MAPS = [
     ({"sigma_init": 0.0}, r"`sigma_init`.*0\.0"),
     ({"sigma_init": 1e9}, r"`sigma_init`.*1000000000"),
     ({"sigma_init": float("inf")}, r"`sigma_init`.*inf"),
-    ({"scale": -1.0}, r"`scale`.*-1\.0"),
+    ({"standardize": 1}, r"`standardize`.*1"),
     ({"max_exponent": 0}, r"`max_exponent`.*0"),
 ]
 
@@ -148,15 +187,15 @@ def test_bad_head_arguments():
         KernelHead(rho_filters=0)
 
 
-def test_factory_picks_kernel_by_network_and_scale_by_fan_in():
+def test_factory_picks_kernel_by_network():
     taps = [Tap(0, fan_in=144), Tap(1, fan_in=576)]
     ann = kernel_heads_for_taps(taps, "ann", sigma_init=0.5)
-    cnn = kernel_heads_for_taps(taps, "cnn", sigma_init=2.0, rho=False)
+    cnn = kernel_heads_for_taps(taps, "cnn", sigma_init=2.0, rho=False, standardize=False)
     plain = kernel_heads_for_taps(taps, "ann", kernel=False)
     assert [h.map.kind for h in ann] == ["laplace", "laplace"]
-    assert [h.map.scale for h in ann] == [144.0, 576.0]
+    assert [h.map.sigma_init for h in ann] == [0.5, 0.5] and ann[0].map.standardize
     assert [h.map.kind for h in cnn] == ["gaussian", "gaussian"]
-    assert [h.map.scale for h in cnn] == [1.0, 1.0] and not any(h.rho for h in cnn)
+    assert not cnn[0].map.standardize and not any(h.rho for h in cnn)
     assert [h.map.kind for h in plain] == ["identity", "identity"]
     assert [h.name for h in ann] == ["ann_head_0", "ann_head_1"]
     with pytest.raises(ValueError, match=r"`network`.*bnn"):

@@ -1,0 +1,43 @@
+"""Model builders: each network as a CNN teacher (`conv="conv"`) or an ANN student (`"adder"`).
+
+Every builder returns a functional `keras.Model` from `[N, H, W, C]` images
+(channels last) to `[N, num_classes]` logits, with `Tap` layers marking the
+features PKKD distills (`tap_layers`, `with_taps`). The CNN and the ANN of a
+network share one builder, so they have the same layers, parameter counts and
+taps; only each non-stem convolution is `Conv2D` in one and `Adder2D` in the other.
+"""
+
+from addernet_tf.models._blocks import CONV_FORMS
+from addernet_tf.models.resnet_cifar import resnet20, resnet32, resnet56, resnet_cifar
+from addernet_tf.models.resnet_imagenet import resnet18, resnet50
+from addernet_tf.models.taps import tap_layers, with_taps
+from addernet_tf.models.vgg_small import vgg_small
+
+__all__ = [
+    "resnet20", "resnet32", "resnet56", "resnet_cifar", "vgg_small", "resnet18", "resnet50",
+    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS",
+]
+
+MODELS = {
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "resnet56": resnet56,
+    "vgg_small": vgg_small,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+}
+
+
+def get_model(name, /, **kwargs):
+    """Builds the model registered in `MODELS` under `name`.
+
+    Args:
+      name: a key of `MODELS` (positional; `name=` in kwargs names the model).
+      **kwargs: the builder's arguments (`num_classes`, `conv`, `input_shape`, ...).
+
+    Returns:
+      The builder's `keras.Model`.
+    """
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"`name` must be one of {sorted(MODELS)}, got {name!r}")
+    return MODELS[name](**kwargs)

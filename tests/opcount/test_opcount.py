@@ -1,0 +1,267 @@
+"""`addernet_tf.opcount`: exact counts on hand-built models, the paper's figures, the CLI."""
+
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from addernet_tf import models
+from addernet_tf.layers import Adder2D, Tap
+from addernet_tf.opcount import ENERGY_PJ, OTHER_KEYS, count_ops, energy_pj
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _tiny_model():
+    """6×6×2 → Conv2D 3×3 "same" (3) → BN → ReLU → Tap → Adder2D 3×3, s2, p1 (4) → GAP → fc (5)."""
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = Tap(0, name="tap")(x)
+    x = Adder2D(4, 3, strides=2, padding=1, name="adder")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(5, name="fc")(x)
+    return keras.Model(inputs, x)
+
+
+def test_tiny_model_exact_counts():
+    result = count_ops(_tiny_model())
+    conv_macs = (6 * 6 * 3) * (3 * 3 * 2)   # 108 outputs × 18 = 1944
+    adder_macs = (3 * 3 * 4) * (3 * 3 * 3)  # 36 outputs × 27 = 972
+    fc_macs = 4 * 5
+    assert result.mult_macs == conv_macs + fc_macs == 1964
+    assert result.adder_macs == adder_macs == 972
+    assert result.mul == 1964
+    assert result.add == 1964 + 2 * 972 == 3908
+    # conv 3·3·2·3, BN 4·3 (γ, β trainable; moving mean, variance not), adder 3·3·3·4,
+    # fc 4·5 + 5.
+    assert result.params == 54 + 12 + 108 + 25 == 199
+    assert result.trainable_params == 54 + 6 + 108 + 25 == 193
+    assert result.other == {
+        "bn_mul": 108, "bn_add": 108, "affine_mul": 0, "affine_add": 0, "bias_add": 5,
+        "elementwise_add": 0, "elementwise_mul": 0, "compare": 0,
+        "pool_add": (9 - 1) * 4, "pool_mul": 4, "activation": 108}
+    assert result.uncounted == ()
+    rows = {r.name: r for r in result.layers}
+    assert (rows["adder"].kind, rows["adder"].macs, rows["adder"].mul, rows["adder"].add,
+            rows["adder"].output_shape) == ("adder", 972, 0, 1944, (3, 3, 4))
+    assert (rows["conv"].kind, rows["conv"].mul, rows["conv"].add) == ("mult", 1944, 1944)
+    assert rows["tap"].kind == "none"
+    assert [r.name for r in result.layers] == ["conv", "bn", "relu", "tap", "adder", "gap", "fc"]
+
+
+@pytest.mark.parametrize("layer, input_shape, macs", [
+    (keras.layers.Conv2D(8, 3, groups=2, use_bias=False), (5, 5, 4), 3 * 3 * 8 * (3 * 3 * 2)),
+    (keras.layers.Conv2D(2, (1, 3), strides=2, use_bias=False), (6, 7, 3), 3 * 3 * 2 * 3 * 3),
+    (keras.layers.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False), (5, 5, 4),
+     3 * 3 * 8 * 9),
+    (keras.layers.SeparableConv2D(6, 3, depth_multiplier=2, use_bias=False), (5, 5, 4),
+     3 * 3 * (8 * 9 + 8 * 6)),
+    (keras.layers.Conv1D(4, 3, use_bias=False), (10, 2), 8 * 4 * 6),
+    (keras.layers.Dense(3, use_bias=False), (7, 5), 7 * 3 * 5),
+    (Adder2D(5, 2, padding="same"), (4, 4, 3), 4 * 4 * 5 * 12),
+], ids=["grouped_conv", "strided_1x3_conv", "depthwise", "separable", "conv1d", "dense_3d",
+        "adder_same"])
+def test_layer_macs(layer, input_shape, macs):
+    inputs = keras.Input(input_shape)
+    result = count_ops(keras.Model(inputs, layer(inputs)))
+    if isinstance(layer, Adder2D):
+        assert (result.adder_macs, result.mul, result.add) == (macs, 0, 2 * macs)
+    else:
+        assert (result.mult_macs, result.mul, result.add) == (macs, macs, macs)
+
+
+@pytest.mark.parametrize("layer, input_shape, other", [
+    (keras.layers.MaxPooling2D(2), (4, 4, 3), {"compare": 3 * 12}),
+    (keras.layers.AveragePooling2D(3, strides=1), (5, 5, 2), {"pool_add": 8 * 18, "pool_mul": 18}),
+    (keras.layers.GlobalMaxPooling2D(), (3, 3, 2), {"compare": 8 * 2}),
+    (keras.layers.Rescaling(0.5, offset=1.0), (2, 2, 3), {"affine_mul": 12, "affine_add": 12}),
+    (keras.layers.Activation("sigmoid"), (2, 3), {"activation": 6}),
+    (keras.layers.Dense(3, activation="relu"), (4,), {"bias_add": 3, "activation": 3}),
+], ids=["max_pool", "avg_pool", "global_max_pool", "rescaling", "sigmoid", "dense_bias_relu"])
+def test_other_counts(layer, input_shape, other):
+    inputs = keras.Input(input_shape)
+    result = count_ops(keras.Model(inputs, layer(inputs)))
+    assert result.other == {key: other.get(key, 0) for key in OTHER_KEYS}
+
+
+def test_merges_ops_shared_layers_and_nested_models():
+    inner_in = keras.Input((4, 4, 2))
+    inner = keras.Model(inner_in, Adder2D(3, 1, name="adder")(inner_in), name="inner")
+    inputs = keras.Input((4, 4, 2))
+    shared = keras.layers.Conv2D(3, 1, use_bias=False, name="shared")
+    a, b = shared(inputs), shared(keras.layers.ReLU()(inputs))
+    x = keras.layers.Add()([a, b, inner(inputs)])  # 2 additions per element
+    x = x * a                                      # a non-layer operation
+    result = count_ops(keras.Model(inputs, x))
+    assert result.mult_macs == 2 * 16 * 3 * 2   # the shared layer, counted per call
+    assert result.adder_macs == 16 * 3 * 2
+    assert result.params == 6 + 6               # ... but its weights once
+    assert result.other["elementwise_add"] == 2 * 48
+    assert result.other["elementwise_mul"] == 48
+    assert result.other["activation"] == 32
+    assert "inner/adder" in [r.name for r in result.layers]
+
+
+def test_sequential_model():
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, use_bias=False),
+                              keras.layers.Dense(2, use_bias=False)])
+    assert count_ops(model).mul == 6 * 4 + 4 * 2
+
+
+def test_unknown_layer_with_weights_raises():
+    class Scale(keras.layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return x * self.scale
+
+    inputs = keras.Input((3, 3, 2))
+    model = keras.Model(inputs, Scale(name="my_scale")(inputs))
+    with pytest.raises(ValueError, match=r"'my_scale'.*Scale"):
+        count_ops(model)
+
+
+def test_weightless_layer_without_rule_is_listed():
+    inputs = keras.Input((3, 3, 2))
+    model = keras.Model(inputs, keras.layers.UpSampling2D(name="up")(inputs))
+    result = count_ops(model)
+    assert result.uncounted == ("up",)
+    assert (result.mul, result.add) == (0, 0)
+
+
+def test_undefined_shape_and_subclassed_model_raise():
+    inputs = keras.Input((None, None, 3))
+    with pytest.raises(ValueError, match="fully defined"):
+        count_ops(keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs)))
+
+    class Net(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="functional or Sequential"):
+        count_ops(Net())
+
+
+def test_energy_arithmetic():
+    assert energy_pj(1000, 2000) == pytest.approx(
+        {"fp32": 3700 + 1800, "fp16": 1100 + 800, "int32": 3100 + 200, "int8": 200 + 60})
+    result = count_ops(_tiny_model())
+    for precision, (e_mul, e_add) in ENERGY_PJ.items():
+        assert result.energy_pj[precision] == pytest.approx(
+            result.mul * e_mul + result.add * e_add)
+
+
+def test_import_defines_no_flags():
+    # In a fresh process: the trainer imports `count_ops` and defines its own --model.
+    code = ("from absl import flags; import addernet_tf.layers; before = set(flags.FLAGS); "
+            "import addernet_tf.opcount; print(sorted(set(flags.FLAGS) - before))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]"
+
+
+# --- The models package against the paper ------------------------------------
+
+_NUM_CLASSES = {"resnet20": 10, "resnet32": 10, "resnet56": 10, "vgg_small": 10,
+                "resnet18": 1000, "resnet50": 1000}
+
+
+@functools.lru_cache(maxsize=None)
+def _model_count(name, conv):
+    return count_ops(models.get_model(name, num_classes=_NUM_CLASSES[name], conv=conv))
+
+
+@pytest.mark.parametrize("name, conv, field, paper, tolerance", [
+    ("resnet20", "conv", "mul", 41.17e6, 0.02),
+    ("resnet20", "adder", "add", 81.89e6, 0.02),
+    ("resnet20", "adder", "mul", 0.45e6, 0.02),
+    ("resnet32", "conv", "mul", 69.12e6, 0.02),
+    ("resnet32", "adder", "add", 137.79e6, 0.02),
+    ("resnet18", "adder", "add", 3.5e9, 0.03),
+    ("resnet50", "adder", "add", 7.6e9, 0.03),
+])
+def test_paper_counts(name, conv, field, paper, tolerance):
+    assert getattr(_model_count(name, conv), field) == pytest.approx(paper, rel=tolerance)
+
+
+@pytest.mark.parametrize("name, conv, mul, add", [
+    ("resnet20", "conv", 40_813_184, 40_813_184),
+    ("resnet20", "adder", 443_008, 2 * 40_370_176 + 443_008),
+    ("resnet32", "conv", 69_124_736, 69_124_736),
+    ("resnet32", "adder", 443_008, 137_806_464),
+    # VGG-small: stem 3·9·128·32² + classifier 8192·10 stay multiplications.
+    ("vgg_small", "adder", 3_538_944 + 81_920, 2 * 603_979_776 + 3_620_864),
+])
+def test_exact_model_counts(name, conv, mul, add):
+    result = _model_count(name, conv)
+    assert (result.mul, result.add) == (mul, add)
+
+
+@pytest.mark.parametrize("name", sorted(_NUM_CLASSES))
+def test_ann_additions_follow_from_cnn(name):
+    cnn, ann = _model_count(name, "conv"), _model_count(name, "adder")
+    assert cnn.mul == cnn.add == cnn.mult_macs and cnn.adder_macs == 0
+    assert ann.mul == ann.mult_macs
+    assert ann.add == 2 * (cnn.mult_macs - ann.mult_macs) + ann.mult_macs
+    assert (ann.params, ann.trainable_params) == (cnn.params, cnn.trainable_params)
+    assert ann.other == cnn.other
+    assert cnn.uncounted == ann.uncounted == ()
+
+
+# --- Command line --------------------------------------------------------------
+
+# TensorFlow's native logging writes these before absl is initialised, whatever
+# TF_CPP_MIN_LOG_LEVEL says; everything else on stderr is ours.
+_TF_NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl::"
+    r"|To enable the following instructions)")
+
+
+def _run_cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "addernet_tf.opcount", *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    own_stderr = [line for line in proc.stderr.splitlines()
+                  if line.strip() and not _TF_NATIVE_LOG.match(line)]
+    return proc, own_stderr
+
+
+def test_cli_json():
+    proc, stderr = _run_cli("--model", "resnet20", "--num_classes", "100", "--conv", "adder",
+                            "--input_size", "32", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert list(report) == ["model", "conv", "num_classes", "input_shape", "mul", "add", "params",
+                            "trainable_params", "energy_pj", "other"]
+    assert (report["model"], report["conv"], report["num_classes"], report["input_shape"]) == (
+        "resnet20", "adder", 100, [32, 32, 3])
+    fc = 64 * 100
+    assert report["mul"] == 442_368 + fc
+    assert report["add"] == 2 * 40_370_176 + 442_368 + fc
+    assert set(report["energy_pj"]) == set(ENERGY_PJ)
+    assert report["energy_pj"]["fp32"] == pytest.approx(
+        report["mul"] * 3.7 + report["add"] * 0.9)
+    assert set(report["other"]) == set(OTHER_KEYS)
+    assert stderr == []
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("model", "resnet21"), ("num_classes", "0"), ("conv", "mult")])
+def test_cli_bad_flag_value_is_one_line(flag, value):
+    proc, stderr = _run_cli(f"--{flag}={value}")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(stderr) == 1, proc.stderr
+    assert f"--{flag}={value}" in stderr[0]
+    assert proc.stdout == ""

@@ -1,0 +1,208 @@
+"""Distillation losses as plug-ins of the one `Distiller`.
+
+Every loss returns a PER-EXAMPLE vector `[N]`, so the distiller can divide the
+local sum by the global batch size and stay exact under any `tf.distribute`
+strategy. Feature losses are Keras layers, so their own weights (PKKD's heads)
+are tracked, checkpointed and saved with the distiller.
+
+Shapes: logits `[N, K]`, labels `[N]` (int), features `[N, H, W, C]`.
+"""
+
+import keras
+import tensorflow as tf
+
+from addernet_tf.layers import kernel_heads_for_taps
+
+__all__ = ["cross_entropy", "kd_loss", "FeatureLoss", "KernelFeatureLoss", "NSTLoss",
+           "AttentionLoss", "SimilarityLoss", "FEATURE_LOSSES"]
+
+
+def cross_entropy(labels, logits):
+    """`H(y_gt, softmax(logits))` per example: `[N]`."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
+
+
+def kd_loss(student_logits, teacher_logits, temperature=1.0):
+    """Hinton's `T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))` per example: `[N]`.
+
+    Equal to Eq. 14's `H(y_s, y_t)` minus the teacher's entropy, a constant for
+    the student, so the gradients are the same; the KL form is 0 at a match.
+    """
+    t = float(temperature)
+    log_p_s = tf.nn.log_softmax(tf.cast(student_logits, tf.float32) / t)
+    log_p_t = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / t)
+    return t * t * tf.reduce_sum(tf.exp(log_p_t) * (log_p_t - log_p_s), axis=-1)
+
+
+def _per_example_mean(x):
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=-1)
+
+
+class FeatureLoss(keras.layers.Layer):
+    """Base: a loss on the matched taps of student and teacher.
+
+    `call(student_features, teacher_features)` takes two equal-length lists of
+    `[N, H, W, C]` tensors and returns `(per_example [N], per_tap [M] of
+    batch means)`. Teacher features arrive with `tf.stop_gradient` applied:
+    no feature loss reaches the teacher's trunk.
+    """
+
+    name_prefix = "feature"
+
+    def configure(self, student_taps, teacher_taps):
+        """Creates any weights from the models' `Tap` layers (default: none)."""
+
+    def monitored(self):
+        """Scalars to log beside the loss (name → tensor), e.g. σ and ‖ρ‖."""
+        return {}
+
+    def _combine(self, per_tap_per_example):
+        stacked = tf.stack(per_tap_per_example, axis=0)  # [M, N]
+        return tf.reduce_sum(stacked, axis=0), tf.reduce_mean(stacked, axis=1)
+
+
+class KernelFeatureLoss(FeatureLoss):
+    """PKKD's `L_mid` (Eq. 13): `Σ_m MSE(ρa(g(x_a^m)), ρc(h(x_c^m)))` per example.
+
+    Args:
+      kernel: Laplace (student) / Gaussian-alike (teacher) maps; False =
+        identity (Table 1's "KD" and "1×1+KD" rows).
+      rho: the 1×1 convolution ρ on both sides.
+      sigma_a_init: σa, per unit of the tap's fan-in (see `KernelMap.scale`).
+      sigma_c_init: σc.
+      teacher_heads: `"fixed"` (default): the teacher-side σc and ρc stay at
+        their initial values, so the targets cannot move toward the student;
+        `"learn"`: they learn from L_mid too (the paper calls both σ
+        learnable), which lets σc run to its bound and flatten the teacher's
+        maps to a constant (seen within 4 SGD steps at lr 0.1; docs/DESIGN.md).
+      unit_rho: constrain every output channel of each ρ to unit norm, so
+        L_mid cannot be zeroed by shrinking ρ on both sides (collapse).
+    """
+
+    name_prefix = "pkkd"
+
+    def __init__(self, kernel=True, rho=True, sigma_a_init=1.0, sigma_c_init=1.0,
+                 teacher_heads="fixed", unit_rho=True, max_exponent=10.0, **kwargs):
+        super().__init__(**kwargs)
+        if teacher_heads not in ("learn", "fixed"):
+            raise ValueError(f'`teacher_heads` must be "learn" or "fixed", got {teacher_heads!r}')
+        self.kernel, self.rho = bool(kernel), bool(rho)
+        self.sigma_a_init, self.sigma_c_init = float(sigma_a_init), float(sigma_c_init)
+        self.teacher_heads_mode = teacher_heads
+        self.unit_rho = bool(unit_rho)
+        self.max_exponent = float(max_exponent)
+        self.student_heads, self.teacher_heads = [], []
+
+    def configure(self, student_taps, teacher_taps):
+        constraint = keras.constraints.UnitNorm(axis=0) if self.unit_rho else None
+        common = dict(kernel=self.kernel, rho=self.rho, max_exponent=self.max_exponent,
+                      rho_constraint=constraint)
+        self.student_heads = kernel_heads_for_taps(student_taps, "ann",
+                                                   sigma_init=self.sigma_a_init, **common)
+        self.teacher_heads = kernel_heads_for_taps(teacher_taps, "cnn",
+                                                   sigma_init=self.sigma_c_init, **common)
+        for tap, s_head, t_head in zip(student_taps, self.student_heads, self.teacher_heads):
+            shape = tuple(tap.output.shape)
+            s_head.build(shape)
+            t_head.build(shape)
+            if self.teacher_heads_mode == "fixed":
+                t_head.trainable = False
+
+    def call(self, student_features, teacher_features):
+        terms = []
+        for s, t, s_head, t_head in zip(student_features, teacher_features,
+                                        self.student_heads, self.teacher_heads):
+            terms.append(_per_example_mean(tf.square(s_head(s) - t_head(t))))
+        return self._combine(terms)
+
+    def monitored(self):
+        out = {}
+        for side, heads in (("sigma_a", self.student_heads), ("sigma_c", self.teacher_heads)):
+            for i, head in enumerate(heads):
+                if head.sigma is not None:
+                    out[f"{side}_{i}"] = head.sigma
+        for side, heads in (("rho_a", self.student_heads), ("rho_c", self.teacher_heads)):
+            for i, head in enumerate(heads):
+                if head.rho_norm is not None:
+                    out[f"{side}_norm_{i}"] = head.rho_norm
+        return out
+
+
+class NSTLoss(FeatureLoss):
+    """Neuron selectivity transfer (the paper's "MMD" row), polynomial kernel.
+
+    Per example, each channel's spatial map is flattened and L2-normalized;
+    loss = squared MMD between the student's and the teacher's sets of channel
+    vectors with `k(a, b) = (aᵀb + c)^d`.
+    """
+
+    name_prefix = "mmd"
+
+    def __init__(self, degree=2, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.degree, self.offset = int(degree), float(offset)
+
+    def _channels(self, a):
+        shape = tf.shape(a)
+        a = tf.transpose(tf.reshape(tf.cast(a, tf.float32), [shape[0], -1, shape[3]]), [0, 2, 1])
+        return tf.math.l2_normalize(a, axis=-1)  # [N, C, HW]
+
+    def _k(self, a, b):
+        return tf.reduce_mean((tf.matmul(a, b, transpose_b=True) + self.offset) ** self.degree,
+                              axis=[1, 2])
+
+    def call(self, student_features, teacher_features):
+        terms = []
+        for s, t in zip(student_features, teacher_features):
+            s, t = self._channels(s), self._channels(t)
+            terms.append(self._k(s, s) + self._k(t, t) - 2.0 * self._k(s, t))
+        return self._combine(terms)
+
+
+class AttentionLoss(FeatureLoss):
+    """Attention transfer: `‖Q_s − Q_t‖₂`, `Q = normalize(Σ_c |A_c|^p)` per example."""
+
+    name_prefix = "at"
+
+    def __init__(self, p=2, **kwargs):
+        super().__init__(**kwargs)
+        self.p = float(p)
+
+    def _attention(self, a):
+        q = tf.reduce_sum(tf.abs(tf.cast(a, tf.float32)) ** self.p, axis=-1)
+        return tf.math.l2_normalize(tf.reshape(q, [tf.shape(q)[0], -1]), axis=-1)
+
+    def call(self, student_features, teacher_features):
+        # sqrt of a floored sum: tf.norm's gradient is NaN at an exact match.
+        terms = [tf.sqrt(tf.maximum(tf.reduce_sum(
+                     tf.square(self._attention(s) - self._attention(t)), axis=-1), 1e-12))
+                 for s, t in zip(student_features, teacher_features)]
+        return self._combine(terms)
+
+
+class SimilarityLoss(FeatureLoss):
+    """Similarity-preserving KD: `‖G_s − G_t‖_F² / N²`, `G` the row-normalized batch Gram.
+
+    A batch quantity: each example of the (local) batch carries the batch's
+    value, so the distiller's sum over the global batch averages replicas.
+    """
+
+    name_prefix = "sp"
+
+    @staticmethod
+    def _gram(a):
+        a = tf.reshape(tf.cast(a, tf.float32), [tf.shape(a)[0], -1])
+        return tf.math.l2_normalize(tf.matmul(a, a, transpose_b=True), axis=-1)
+
+    def call(self, student_features, teacher_features):
+        terms = []
+        for s, t in zip(student_features, teacher_features):
+            n = tf.cast(tf.shape(s)[0], tf.float32)
+            value = tf.reduce_sum(tf.square(self._gram(s) - self._gram(t))) / tf.maximum(n * n, 1.0)
+            terms.append(tf.fill(tf.shape(s)[:1], value))
+        return self._combine(terms)
+
+
+FEATURE_LOSSES = {"pkkd": KernelFeatureLoss, "mmd": NSTLoss, "at": AttentionLoss,
+                  "sp": SimilarityLoss}
