@@ -38,8 +38,11 @@ build: $(LIB)
 test: build
 	$(PY) -m pytest -q tests
 
+# A PKKD run on scikit-learn's bundled real digits (offline): teacher CNN and
+# student ANN trained together, then evaluated; prints where its outputs are.
 demo: build
-	$(PY) -m addernet_tf.demo
+	rm -rf runs/demo_digits
+	$(PY) -m trainers.pkkd --flagfile=configs/demo_digits.flags
 
 bench: build
 	$(PY) -m benchmarks.adder_conv

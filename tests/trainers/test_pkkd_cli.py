@@ -1,0 +1,168 @@
+"""`python -m trainers.pkkd`: flags, configs, a tiny real run, fixed teachers, NaN stop."""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+
+from trainers import flags as trainer_flags
+from trainers import pkkd
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))
+
+# TensorFlow's native log lines, printed before absl starts whatever
+# TF_CPP_MIN_LOG_LEVEL says; everything else on stderr is the trainer's.
+_TF_NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl::"
+    r"|To enable the following instructions)")
+
+
+def _flag_values(*args):
+    values = flags.FlagValues()
+    trainer_flags.define_flags(values)
+    values(["pkkd", *args])
+    return values
+
+
+def _config(tmp_path, **overrides):
+    values = _flag_values()
+    config = types.SimpleNamespace(**{name: values[name].value for name in values})
+    settings = dict(dataset="digits", image_size=8, model="resnet20", epochs=1,
+                    steps_per_epoch=2, batch_size=16, verbose=0, model_dir=str(tmp_path / "run"))
+    settings.update(overrides)
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return config
+
+
+def test_there_is_a_config_for_every_paper_row():
+    names = {os.path.basename(path) for path in CONFIGS}
+    for model in ("vgg_small", "resnet20", "resnet32"):  # Table 2
+        for dataset in ("cifar10", "cifar100"):
+            assert f"{model}_{dataset}.flags" in names
+            assert {f"{model}_{dataset}_{m}.flags" for m in ("cnn", "ann", "mmd")} <= names
+    for teacher in ("fixed", "progressive"):  # Table 1
+        for row in ("kd", "rho_kd", "kernel_kd", "kernel_rho_kd"):
+            assert f"resnet20_cifar10_ablation_{row}_{teacher}.flags" in names
+    for dataset in ("cifar10", "cifar100"):  # Table 3
+        for ab in ("0.1", "0.5", "1", "5", "10"):
+            assert f"resnet20_{dataset}_ab{ab}.flags" in names
+    assert {"resnet18_imagenet.flags", "resnet50_imagenet.flags"} <= names  # Table 4
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(p) for p in CONFIGS])
+def test_every_config_parses_and_validates(path):
+    values = _flag_values(f"--flagfile={path}")
+    assert trainer_flags.validate(values) is None
+    if "ablation" in path:
+        assert values.kernel == ("kernel" in path) and values.rho == ("rho" in path)
+        assert values.teacher == ("fixed" if path.endswith("fixed.flags") else "progressive")
+
+
+def test_paper_settings_of_resnet32_cifar100():
+    values = _flag_values(f"--flagfile={os.path.join(REPO, 'configs', 'resnet32_cifar100.flags')}")
+    assert (values.model, values.dataset, values.method, values.teacher) == (
+        "resnet32", "cifar100", "pkkd", "progressive")
+    assert (values.alpha, values.beta, values.epochs, values.batch_size,
+            values.learning_rate) == (1.0, 1.0, 400, 256, 0.1)
+
+
+BAD_FLAGS = [
+    ("--alpha=-1", "--alpha=-1.0"), ("--beta=nan", "--beta=nan"),
+    ("--method=distill", "--method=distill"), ("--dataset=svhn", "--dataset=svhn"),
+    ("--model=resnet21", "--model=resnet21"), ("--distribution_strategy=tpu",
+                                               "--distribution_strategy=tpu"),
+    ("--batch_size=0", "--batch_size=0"), ("--epochs=-3", "--epochs=-3"),
+    ("--steps_per_epoch=0", "--steps_per_epoch=0"), ("--learning_rate=0", "--learning_rate=0.0"),
+    ("--momentum=1", "--momentum=1.0"), ("--sigma_a_init=1e9", "--sigma_a_init=1000000000.0"),
+    ("--teacher=frozen", "--teacher=frozen"), ("--tap=stage", "--tap=stage"),
+    ("--manual_dir=/x", "--manual_dir=/x"), ("--teacher_checkpoint=t.h5", "--teacher_checkpoint"),
+]
+
+
+@pytest.mark.parametrize("arg,named", BAD_FLAGS, ids=[a for a, _ in BAD_FLAGS])
+def test_bad_flag_gives_one_line_naming_it(arg, named):
+    problem = trainer_flags.validate(_flag_values(arg))
+    assert problem is not None and problem.startswith(named) and "\n" not in problem
+
+
+def _run_cli(*args, cwd=REPO, timeout=120):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "trainers.pkkd", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    own = [line for line in proc.stderr.splitlines()
+           if line.strip() and not _TF_NATIVE_LOG.match(line)]
+    return proc, own
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("--alpha=-1",), r"^pkkd: --alpha=-1\.0: must be"),
+    (("--dataset=cifar10", "--data_dir={tmp}"), r"^pkkd: .*cifar10.*not prepared"),
+    (("--distribution_strategy=multi_worker",), r"^pkkd: .*multi_worker.*not supported"),
+], ids=["bad_value", "missing_dataset", "multi_worker"])
+def test_cli_fails_with_one_line(args, expected, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path / "tfds")) for a in args]
+    proc, own = _run_cli(*args, f"--model_dir={tmp_path / 'run'}")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(own) == 1, proc.stderr[-2000:]
+    assert re.search(expected, own[0]), own[0]
+
+
+def test_tiny_pkkd_run_writes_everything(tmp_path):
+    config = _config(tmp_path, epochs=2)
+    summary = pkkd.train(config)
+    run = tmp_path / "run"
+    for name in ("summary.json", "history.csv", "student.keras", "teacher.keras",
+                 "student.weights.h5", "teacher.weights.h5", "logs"):
+        assert (run / name).exists(), name
+    assert not (run / "backup").exists()  # removed once training completes
+    on_disk = json.loads((run / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert 0.0 <= on_disk["student_accuracy"] <= 1.0
+    assert 0.0 <= on_disk["teacher_accuracy"] <= 1.0
+    assert on_disk["student_ops"]["add"] > 2 * on_disk["student_ops"]["mul"] > 0
+    assert on_disk["teacher_ops"]["mul"] == on_disk["teacher_ops"]["add"]
+    assert on_disk["flags"]["method"] == "pkkd" and on_disk["flags"]["epochs"] == 2
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "sigma_a_0" in history[0] and "val_student_accuracy" in history[0]
+    student = keras.models.load_model(run / "student.keras")
+    x = np.zeros((1, 8, 8, 3), "float32")
+    assert student(x).shape == (1, 10)
+
+
+def test_fixed_teacher_is_trained_first_then_frozen(tmp_path):
+    config = _config(tmp_path, teacher="fixed", teacher_epochs=1, method="kd")
+    pkkd.train(config)
+    run = tmp_path / "run"
+    pretrained = keras.models.load_model(run / "teacher.keras")
+    reference = keras.models.clone_model(pretrained)
+    reference.load_weights(run / "teacher_pretraining" / "teacher.weights.h5")
+    for got, want in zip(pretrained.weights, reference.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert (run / "teacher_pretraining" / "DONE").exists()
+
+    # The same weights as --teacher_checkpoint: nothing is trained for the teacher.
+    checkpoint = str(run / "teacher_pretraining" / "teacher.weights.h5")
+    again = _config(tmp_path / "second", teacher="fixed", method="pkkd",
+                    teacher_checkpoint=checkpoint)
+    pkkd.train(again)
+    assert not (tmp_path / "second" / "run" / "teacher_pretraining").exists()
+    final = keras.models.load_model(tmp_path / "second" / "run" / "teacher.keras")
+    for got, want in zip(final.weights, reference.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_non_finite_loss_stops_naming_the_step(tmp_path):
+    config = _config(tmp_path, method="cnn", learning_rate=1e30, steps_per_epoch=4)
+    with pytest.raises(pkkd.NonFiniteLossError, match=r"student_loss became (nan|inf) at epoch 1, step \d"):
+        pkkd.train(config)

@@ -1,0 +1,120 @@
+"""Command-line flags of `trainers.pkkd`, with working defaults and one-line checks.
+
+`define_flags()` registers them (only the programs call it, so importing the
+trainer modules defines nothing); `validate(FLAGS)` returns the first problem
+as one line naming the flag, or None.
+"""
+
+import math
+
+from absl import flags
+
+from addernet_tf import data
+from addernet_tf.models import MODELS
+
+__all__ = ["METHODS", "STRATEGIES", "define_flags", "validate", "as_dict"]
+
+METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """Registers every trainer flag on `flag_values` (absl's global `FLAGS`)."""
+    d = _Definer(flag_values)
+    d.DEFINE_string("dataset", "cifar10", f"One of {', '.join(data.DATASETS)}.")
+    d.DEFINE_string("data_dir", None, "tfds data directory (prepared data sets only).")
+    d.DEFINE_string("manual_dir", None, "imagenet2012: directory with the ILSVRC2012 tars.")
+    d.DEFINE_integer("image_size", None, "Input side; default: the data set's (32 / 224).")
+    d.DEFINE_string("model", "resnet20", f"One of {', '.join(MODELS)}.")
+    d.DEFINE_string("method", "pkkd", f"One of {', '.join(METHODS)}: cnn and ann train one "
+                    "network on cross-entropy; the others distill a CNN into the ANN.")
+    d.DEFINE_string("teacher", "progressive", "progressive (trained alongside) or fixed.")
+    d.DEFINE_string("teacher_checkpoint", None, "fixed teacher: a .weights.h5 or .keras file of "
+                    "the CNN; without it the teacher is trained first for --teacher_epochs.")
+    d.DEFINE_integer("teacher_epochs", None, "Epochs of the fixed teacher's own training "
+                     "(default: --epochs).")
+    d.DEFINE_boolean("kernel", True, "pkkd: kernel maps (Laplace / Gaussian-alike).")
+    d.DEFINE_boolean("rho", True, "pkkd: the 1x1 convolution rho on each head.")
+    d.DEFINE_string("teacher_heads", "fixed", "pkkd: fixed or learn (sigma_c and rho_c).")
+    d.DEFINE_string("tap", "layer", "Distilled features: layer (raw conv/adder outputs) or "
+                    "block (block outputs).")
+    d.DEFINE_float("alpha", 1.0, "Weight of the logit KD term (Eq. 14).")
+    d.DEFINE_float("beta", 1.0, "Weight of the feature loss (Eq. 14).")
+    d.DEFINE_float("temperature", 1.0, "KD temperature.")
+    d.DEFINE_float("sigma_a_init", 1.0, "pkkd: initial sigma of the student's Laplace maps.")
+    d.DEFINE_float("sigma_c_init", 1.0, "pkkd: initial sigma of the teacher's Gaussian maps.")
+    d.DEFINE_integer("epochs", 400, "Training epochs.")
+    d.DEFINE_integer("steps_per_epoch", None, "Steps per epoch; default: one pass over the "
+                     "training split.")
+    d.DEFINE_integer("batch_size", 256, "Global batch size (all replicas).")
+    d.DEFINE_float("learning_rate", 0.1, "Initial learning rate (cosine decay to 0), both nets.")
+    d.DEFINE_float("momentum", 0.9, "SGD momentum.")
+    d.DEFINE_float("weight_decay", 5e-4, "Coupled L2 weight decay (PyTorch SGD style).")
+    d.DEFINE_float("adaptive_eta", 0.2, "AdderNet's adaptive learning-rate eta (0 = off).")
+    d.DEFINE_string("model_dir", "runs/pkkd", "Checkpoints, logs and summary.json go here.")
+    d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}.")
+    d.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
+    d.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 one line per epoch.")
+
+
+class _Definer:
+    """`flags.DEFINE_*` bound to one `FlagValues`."""
+
+    def __init__(self, flag_values):
+        self._flag_values = flag_values
+
+    def __getattr__(self, name):
+        define = getattr(flags, name)
+        return lambda *args, **kwargs: define(*args, flag_values=self._flag_values, **kwargs)
+
+
+def _bad(flag, value, what):
+    return f"--{flag}={value}: {what}"
+
+
+def validate(f):
+    """First problem with the parsed flags `f`, as one line, or None."""
+    choices = (("dataset", data.DATASETS), ("model", tuple(MODELS)), ("method", METHODS),
+               ("teacher", ("progressive", "fixed")), ("teacher_heads", ("fixed", "learn")),
+               ("tap", ("layer", "block")), ("distribution_strategy", STRATEGIES))
+    for flag, allowed in choices:
+        if getattr(f, flag) not in allowed:
+            return _bad(flag, getattr(f, flag), f"must be one of {', '.join(allowed)}")
+    for flag in ("alpha", "beta", "weight_decay", "momentum", "adaptive_eta"):
+        value = getattr(f, flag)
+        if not (math.isfinite(value) and value >= 0):
+            return _bad(flag, value, "must be a finite number >= 0")
+    for flag in ("temperature", "learning_rate", "sigma_a_init", "sigma_c_init"):
+        value = getattr(f, flag)
+        if not (math.isfinite(value) and value > 0):
+            return _bad(flag, value, "must be a finite number > 0")
+    for flag in ("sigma_a_init", "sigma_c_init"):
+        if not 1e-4 <= getattr(f, flag) <= 1e4:
+            return _bad(flag, getattr(f, flag), "must be in [1e-4, 1e4]")
+    for flag in ("epochs", "batch_size"):
+        if getattr(f, flag) <= 0:
+            return _bad(flag, getattr(f, flag), "must be > 0")
+    for flag in ("steps_per_epoch", "teacher_epochs", "image_size"):
+        value = getattr(f, flag)
+        if value is not None and value <= 0:
+            return _bad(flag, value, "must be > 0")
+    if f.momentum >= 1:
+        return _bad("momentum", f.momentum, "must be < 1")
+    if f.seed < 0:
+        return _bad("seed", f.seed, "must be >= 0")
+    if f.verbose not in (0, 1, 2):
+        return _bad("verbose", f.verbose, "must be 0, 1 or 2")
+    if f.manual_dir and f.dataset != "imagenet2012":
+        return _bad("manual_dir", f.manual_dir, "only applies to --dataset=imagenet2012")
+    if f.teacher_checkpoint and f.teacher != "fixed":
+        return _bad("teacher_checkpoint", f.teacher_checkpoint, "needs --teacher=fixed")
+    if not f.model_dir:
+        return _bad("model_dir", f.model_dir, "must not be empty")
+    return None
+
+
+def as_dict(f):
+    """The trainer's settings as a plain dict (for summary.json)."""
+    if isinstance(f, flags.FlagValues):
+        return {flag.name: flag.value for flag in f.get_flags_for_module(__name__)}
+    return dict(vars(f))
