@@ -1,18 +1,19 @@
 """addernet_tf: Adder Neural Networks and PKKD distillation for TensorFlow / Keras 3.
 
-Importing the package loads the compiled adder op (if built) and registers its
-gradients, so SavedModels holding the op re-load after `import addernet_tf`.
-The Keras parts (`layers`, `models`, `opcount`) load on first use.
+Importing the package loads the compiled adder op (if built), registers its
+gradients and registers the Keras layers, so SavedModels holding the op and
+`.keras` files holding our layers load after `import addernet_tf`.
+`models` and `opcount` load on first use.
 """
 
 import importlib
 
-from addernet_tf import ops
+from addernet_tf import layers, ops
 
 __all__ = ["ops", "layers", "models", "opcount"]
 __version__ = "0.1.0"
 
-_LAZY = ("layers", "models", "opcount")
+_LAZY = ("models", "opcount")
 
 
 def __getattr__(name):

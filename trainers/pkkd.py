@@ -4,11 +4,11 @@
     python -m trainers.pkkd --dataset=digits --model=resnet20 --epochs=10 --model_dir=/tmp/run
 
 Writes to `--model_dir`: `backup/` (while training: the state, saved every
-epoch, from which `keras.callbacks.BackupAndRestore` resumes a killed run), `student.weights.h5` and
-`teacher.weights.h5` (every epoch), `student.keras` / `teacher.keras` (at the
-end), `logs/` (TensorBoard), `history.csv`, and `summary.json` (accuracies, op
-counts, flags). `train(config)` is the same run without absl, for tests and
-the tuner.
+epoch, from which `keras.callbacks.BackupAndRestore` resumes a killed run),
+`student.weights.h5` and `teacher.weights.h5` (every epoch), `student.keras` /
+`teacher.keras` (at the end), `logs/` (TensorBoard), `history.csv`, and
+`summary.json` (accuracies, op counts, flags). `train(config)` is the same run
+without absl, for tests and the tuner.
 """
 
 import json

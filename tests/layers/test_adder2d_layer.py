@@ -302,3 +302,23 @@ def test_unknown_channels_and_wrong_rank_are_rejected():
         Adder2D(2, 3).build((None, 8, 8, None))
     with pytest.raises(ValueError):
         Adder2D(2, 3)(np.zeros((8, 8, 3), "float32"))
+
+
+def test_saved_model_file_loads_after_importing_only_the_package(tmp_path):
+    path = str(tmp_path / "model.keras")
+    model = _sequential()
+    x = _images()
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.asarray(model(x)))
+    script = textwrap.dedent(f"""
+        import keras, numpy as np
+        import addernet_tf
+        model = keras.models.load_model({path!r})
+        y = model(np.load({str(tmp_path / 'x.npy')!r}))
+        np.testing.assert_array_equal(y, np.load({str(tmp_path / 'y.npy')!r}))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -137,3 +137,26 @@ def test_feature_loss_needs_a_teacher_and_matching_taps():
         Distiller(student, other, losses.AttentionLoss())
     with pytest.raises(ValueError, match="teacher_optimizer"):
         Distiller(student, teacher, alpha=1.0).compile(_sgd())
+
+
+@pytest.mark.parametrize("teacher_mode", ["fixed", "progressive"])
+@pytest.mark.parametrize("kernel,rho", [(False, False), (False, True), (True, False),
+                                        (True, True)],
+                         ids=["kd", "rho_kd", "kernel_kd", "kernel_rho_kd"])
+def test_table1_configurations(kernel, rho, teacher_mode):
+    keras.utils.set_random_seed(1)
+    from addernet_tf.models import resnet_cifar
+    student = resnet_cifar(8, 10, "adder", input_shape=SHAPE, name="student")
+    teacher = resnet_cifar(8, 10, "conv", input_shape=SHAPE, name="teacher")
+    feature_loss = losses.KernelFeatureLoss(kernel=kernel, rho=rho)
+    distiller = Distiller(student, teacher, feature_loss, alpha=1.0, beta=1.0,
+                          teacher_mode=teacher_mode)
+    distiller.compile(_sgd(), _sgd() if teacher_mode == "progressive" else None)
+    kinds = {h.map.kind for h in feature_loss.student_heads + feature_loss.teacher_heads}
+    assert kinds == ({"laplace", "gaussian"} if kernel else {"identity"})
+    assert all((h.rho_layer is not None) == rho for h in feature_loss.student_heads)
+    before = _weights(teacher)
+    logs = distiller.train_on_batch(*_batch(), return_dict=True)
+    assert np.isfinite(logs["feature"]) and logs["feature"] > 0
+    moved = any(not np.array_equal(a, b) for a, b in zip(_weights(teacher), before))
+    assert moved == (teacher_mode == "progressive")
