@@ -46,6 +46,7 @@ demo: build
 
 bench: build
 	$(PY) -m benchmarks.adder_conv
+	$(PY) -m benchmarks.train_step
 
 # The same op library built with Bazel (offline, Debian's Bazel 4, installed by the
 # script when missing), and the op tests run against it. An empty path must fail,
