@@ -141,6 +141,8 @@ class Distiller(keras.Model):
     def _decayed(grads, variables, decay):
         if decay == 0.0:
             return grads
+        # Each replica adds its share: the optimizer sums gradients over replicas.
+        decay = decay / tf.distribute.get_strategy().num_replicas_in_sync
         return [g if g is None else g + decay * tf.cast(v, g.dtype)
                 for g, v in zip(grads, variables)]
 

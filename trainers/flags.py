@@ -11,11 +11,11 @@ from absl import flags
 
 from addernet_tf import data
 from addernet_tf.models import MODELS
+from trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "define_flags", "validate", "as_dict"]
 
 METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
-STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -52,9 +52,15 @@ def define_flags(flag_values=flags.FLAGS):
     d.DEFINE_float("weight_decay", 5e-4, "Coupled L2 weight decay (PyTorch SGD style).")
     d.DEFINE_float("adaptive_eta", 0.2, "AdderNet's adaptive learning-rate eta (0 = off).")
     d.DEFINE_string("model_dir", "runs/pkkd", "Checkpoints, logs and summary.json go here.")
-    d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}.")
+    d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}: "
+                    "one device; mirrored over this machine's GPUs (or --cpu_replicas CPU "
+                    "devices); multi_worker over the workers TF_CONFIG lists.")
+    d.DEFINE_integer("cpu_replicas", 0, "mirrored without GPUs: split the CPU into this many "
+                     "logical devices, one replica each (0 = leave the devices alone).")
     d.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
     d.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 one line per epoch.")
+    d.DEFINE_integer("log_every_steps", 100, "TensorBoard writes the training metrics every "
+                     "this many steps (0: once per epoch).")
 
 
 class _Definer:
@@ -102,6 +108,8 @@ def validate(f):
         return _bad("momentum", f.momentum, "must be < 1")
     if f.seed < 0:
         return _bad("seed", f.seed, "must be >= 0")
+    if f.log_every_steps < 0:
+        return _bad("log_every_steps", f.log_every_steps, "must be >= 0")
     if f.verbose not in (0, 1, 2):
         return _bad("verbose", f.verbose, "must be 0, 1 or 2")
     if f.manual_dir and f.dataset != "imagenet2012":
@@ -110,6 +118,17 @@ def validate(f):
         return _bad("teacher_checkpoint", f.teacher_checkpoint, "needs --teacher=fixed")
     if not f.model_dir:
         return _bad("model_dir", f.model_dir, "must not be empty")
+    cpu_replicas = getattr(f, "cpu_replicas", 0)
+    if cpu_replicas < 0:
+        return _bad("cpu_replicas", cpu_replicas, "must be >= 0")
+    if cpu_replicas and f.distribution_strategy != "mirrored":
+        return _bad("cpu_replicas", cpu_replicas,
+                    "only applies to --distribution_strategy=mirrored")
+    if cpu_replicas > 1 and f.batch_size % cpu_replicas:
+        return _bad("batch_size", f.batch_size,
+                    f"must be a multiple of --cpu_replicas={cpu_replicas}")
+    if f.distribution_strategy == "multi_worker":
+        return tf_config_problem()
     return None
 
 

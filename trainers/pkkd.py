@@ -9,40 +9,41 @@ epoch, from which `keras.callbacks.BackupAndRestore` resumes a killed run),
 `teacher.keras` (at the end), `logs/` (TensorBoard), `history.csv`, and
 `summary.json` (accuracies, op counts, flags). `train(config)` is the same run
 without absl, for tests and the tuner.
+
+`--distribution_strategy` (see `trainers.strategy`): `default` and `mirrored`
+train with Keras `fit`; `multi_worker` (`TF_CONFIG` set) trains with
+`trainers.custom_loop`, since Keras 3 `fit` cannot run under
+`MultiWorkerMirroredStrategy`. With several workers only the chief writes to
+`--model_dir`; the others write to `--model_dir/workertemp_<task id>` and
+delete it at the end.
 """
 
 import json
 import math
 import os
+import shutil
 import sys
 import time
+from typing import NamedTuple
 
 import keras
-import tensorflow as tf
 from absl import app, flags
 
 from addernet_tf import data
 from addernet_tf.models import get_model
 from addernet_tf.opcount import count_ops
+from trainers import custom_loop
 from trainers import flags as trainer_flags
 from trainers import losses
+from trainers import strategy as strategy_lib
 from trainers.distiller import Distiller
+from trainers.strategy import make_strategy
 
 __all__ = ["train", "make_strategy", "NonFiniteLossError", "main"]
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or Inf; the message names the epoch and step."""
-
-
-def make_strategy(name):
-    """`--distribution_strategy` → a `tf.distribute.Strategy`."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(
-        f"`distribution_strategy` {name!r} is not supported yet (default, mirrored)")
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):
@@ -96,36 +97,71 @@ def _feature_loss(config):
     return losses.FEATURE_LOSSES[config.method]()
 
 
-def _datasets(config, info):
+class _Data(NamedTuple):
+    train: object  # tf.data.Dataset of global batches
+    test: object
+    steps: int  # per epoch
+    # `train` is endless, so every batch is full and an epoch is `steps` batches
+    # of the stream (about one pass with the default ceil(examples / batch) steps).
+    repeated: bool
+
+
+def _uses_custom_loop(strategy):
+    return strategy_lib.is_multi_worker(strategy)
+
+
+def _datasets(config, info, strategy):
+    # With several replicas every global batch must be full: Distiller scales
+    # each replica's loss by (its batch × replicas), and a worker left without
+    # data would hang the others.
+    repeated = (config.steps_per_epoch is not None or strategy.num_replicas_in_sync > 1
+                or _uses_custom_loop(strategy))
     train = data.load(config.dataset, "train", batch_size=config.batch_size,
                       image_size=config.image_size, data_dir=config.data_dir,
-                      manual_dir=config.manual_dir, seed=config.seed,
-                      repeat=config.steps_per_epoch is not None)
+                      manual_dir=config.manual_dir, seed=config.seed, repeat=repeated)
     test = data.load(config.dataset, "test", batch_size=config.batch_size,
                      image_size=config.image_size, data_dir=config.data_dir,
                      manual_dir=config.manual_dir)
     steps = config.steps_per_epoch or math.ceil(info.train_examples / config.batch_size)
-    return train, test, steps
+    return _Data(train, test, steps, repeated)
 
 
-def _fit(distiller, train_ds, test_ds, config, epochs, run_dir, save, callbacks=()):
+def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks=()):
     guard = _StopOnNonFinite()
     os.makedirs(run_dir, exist_ok=True)
     # Order matters: once history.csv has an epoch's row, that epoch's backup
-    # and weight files are on disk.
-    history = distiller.fit(
-        train_ds, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
-        validation_data=test_ds, verbose=config.verbose, shuffle=False,  # tf.data shuffles
-        callbacks=[keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")), save,
-                   keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
-                   keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
-                   guard, *callbacks])
+    # and weight files are on disk (and the replicas' BN statistics agree).
+    every = getattr(config, "log_every_steps", 0)
+    ours = [save, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
+                                              update_freq=every or "epoch"),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True), guard]
+    verbose = config.verbose if strategy_lib.is_chief(strategy) else 0
+    if _uses_custom_loop(strategy):
+        history = custom_loop.fit(
+            distiller, strategy, datasets.train, datasets.test, epochs=epochs,
+            steps=datasets.steps, backup_dir=os.path.join(run_dir, "backup"),
+            callbacks=[*ours, *callbacks], verbose=verbose)
+    else:
+        statistics = strategy_lib.ReplicaStatisticsSync(
+            strategy, (distiller.student, distiller.teacher))
+        backup = keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"))
+        history = distiller.fit(
+            datasets.train, epochs=epochs,
+            steps_per_epoch=datasets.steps if datasets.repeated else None,
+            validation_data=datasets.test, verbose=verbose, shuffle=False,  # tf.data shuffles
+            callbacks=[statistics, backup, *ours, *callbacks]).history
     if guard.problem:
         raise NonFiniteLossError(guard.problem)
     return history
 
 
-def _fixed_teacher(config, strategy, info, train_ds, test_ds, steps):
+def _evaluate(distiller, strategy, datasets):
+    if _uses_custom_loop(strategy):
+        return custom_loop.evaluate(distiller, strategy, datasets.test)
+    return distiller.evaluate(datasets.test, verbose=0, return_dict=True)
+
+
+def _fixed_teacher(config, strategy, info, datasets, out_dir):
     """A trained CNN teacher: loaded, or trained first (cross-entropy only)."""
     with strategy.scope():
         teacher = get_model(config.model, num_classes=info.num_classes, conv="conv",
@@ -138,7 +174,7 @@ def _fixed_teacher(config, strategy, info, train_ds, test_ds, steps):
         else:
             teacher.load_weights(config.teacher_checkpoint)
         return teacher
-    run_dir = os.path.join(config.model_dir, "teacher_pretraining")
+    run_dir = os.path.join(out_dir, "teacher_pretraining")
     weights = os.path.join(run_dir, "teacher.weights.h5")
     done = os.path.join(run_dir, "DONE")
     if os.path.exists(done):  # a resumed run: the teacher finished before
@@ -147,8 +183,8 @@ def _fixed_teacher(config, strategy, info, train_ds, test_ds, steps):
     epochs = config.teacher_epochs or config.epochs
     with strategy.scope():
         trainer = Distiller(teacher, student_weight_decay=config.weight_decay)
-        trainer.compile(_optimizer(config, steps * epochs))
-    _fit(trainer, train_ds, test_ds, config, epochs, run_dir, _SaveNetworks((teacher, weights)))
+        trainer.compile(_optimizer(config, datasets.steps * epochs))
+    _fit(trainer, strategy, datasets, config, epochs, run_dir, _SaveNetworks((teacher, weights)))
     teacher.save_weights(weights)
     open(done, "w").close()
     return teacher
@@ -160,7 +196,8 @@ def train(config, callbacks=()):
     Args:
       config: any object with the attributes of `trainers.flags` (e.g. the
         parsed absl `FLAGS`, or a `types.SimpleNamespace`).
-      callbacks: extra Keras callbacks for the main `fit` (after ours).
+      callbacks: extra Keras callbacks for the main `fit` (after ours; under
+        multi_worker, for `trainers.custom_loop.fit`, which calls them alike).
 
     Raises:
       ValueError: a bad configuration or a missing data set.
@@ -169,17 +206,23 @@ def train(config, callbacks=()):
     problem = trainer_flags.validate(config)
     if problem:
         raise ValueError(problem)
+    # Before any TensorFlow op: the CPU split and the multi-worker setup need it.
+    strategy = make_strategy(config.distribution_strategy, getattr(config, "cpu_replicas", 0))
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch_size={config.batch_size}: must be a multiple of the "
+                         f"{replicas} replicas")
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.distribution_strategy)
     info = data.dataset_info(config.dataset, config.image_size)
-    train_ds, test_ds, steps = _datasets(config, info)
-    os.makedirs(config.model_dir, exist_ok=True)
+    datasets = _datasets(config, info, strategy)
+    out_dir = strategy_lib.write_dir(strategy, config.model_dir)
+    os.makedirs(out_dir, exist_ok=True)
     eta = config.adaptive_eta or None
 
     distilled = config.method not in ("cnn", "ann")
     teacher = None
     if distilled and config.teacher == "fixed":
-        teacher = _fixed_teacher(config, strategy, info, train_ds, test_ds, steps)
+        teacher = _fixed_teacher(config, strategy, info, datasets, out_dir)
     with strategy.scope():
         student = get_model(config.model, num_classes=info.num_classes,
                             conv="conv" if config.method == "cnn" else "adder",
@@ -194,20 +237,20 @@ def train(config, callbacks=()):
             teacher_mode=config.teacher if distilled else "progressive", tap_kind=config.tap,
             student_weight_decay=config.weight_decay, teacher_weight_decay=config.weight_decay)
         progressive = distilled and config.teacher == "progressive"
-        total_steps = steps * config.epochs
+        total_steps = datasets.steps * config.epochs
         distiller.compile(_optimizer(config, total_steps),
                           _optimizer(config, total_steps) if progressive else None)
 
     start = time.time()
-    _fit(distiller, train_ds, test_ds, config, config.epochs, config.model_dir,
-         _SaveNetworks((student, os.path.join(config.model_dir, "student.weights.h5")),
-                       (teacher, os.path.join(config.model_dir, "teacher.weights.h5"))),
+    _fit(distiller, strategy, datasets, config, config.epochs, out_dir,
+         _SaveNetworks((student, os.path.join(out_dir, "student.weights.h5")),
+                       (teacher, os.path.join(out_dir, "teacher.weights.h5"))),
          callbacks)
     seconds = time.time() - start
-    results = distiller.evaluate(test_ds, verbose=0, return_dict=True)
-    student.save(os.path.join(config.model_dir, "student.keras"))
+    results = _evaluate(distiller, strategy, datasets)
+    student.save(os.path.join(out_dir, "student.keras"))
     if teacher is not None:
-        teacher.save(os.path.join(config.model_dir, "teacher.keras"))
+        teacher.save(os.path.join(out_dir, "teacher.keras"))
 
     summary = {
         "student_accuracy": float(results["student_accuracy"]),
@@ -216,10 +259,13 @@ def train(config, callbacks=()):
         "student_ops": count_ops(student).as_dict(),
         "teacher_ops": count_ops(teacher).as_dict() if teacher is not None else None,
         "train_seconds": round(seconds, 1),
+        "replicas": replicas,
         "flags": trainer_flags.as_dict(config),
     }
-    with open(os.path.join(config.model_dir, "summary.json"), "w") as f:
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
+    if out_dir != config.model_dir:  # a non-chief worker's own copy
+        shutil.rmtree(out_dir)
     return summary
 
 

@@ -47,7 +47,8 @@ class KernelMap(keras.layers.Layer):
     up the loss 1000-fold within 6 steps); standardized, the map is Eq. 7/8 with
     bandwidth σ·s_c, times a per-channel constant `exp(±μ_c/…)` that a linear
     ρ absorbs, and σ ~ 1 is meaningful at every layer. The heads only run in
-    training, so batch statistics are always at hand.
+    training, so batch statistics are always at hand; under a multi-replica
+    strategy they are the global batch's (one all-reduce).
 
     σ is kept positive by learning log σ (clipped to [1e-4, 1e4] when read).
     Numerically safe: with z the exponent above, the map returns
@@ -98,7 +99,17 @@ class KernelMap(keras.layers.Layer):
 
     def _standardized(self, y):
         axes = list(range(len(y.shape) - 1))
-        mean, variance = tf.nn.moments(tf.stop_gradient(y), axes, keepdims=True)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            mean, variance = tf.nn.moments(tf.stop_gradient(y), axes, keepdims=True)
+        else:  # the global batch's moments, as on one device (like a synced BN)
+            x = tf.stop_gradient(y)
+            count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+            total, squares, count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [
+                tf.reduce_sum(x, axes, keepdims=True),
+                tf.reduce_sum(tf.square(x), axes, keepdims=True), count])
+            mean = total / tf.maximum(count, 1.0)
+            variance = tf.maximum(squares / tf.maximum(count, 1.0) - tf.square(mean), 0.0)
         return (y - mean) / tf.maximum(tf.sqrt(variance), _STD_FLOOR)
 
     def call(self, inputs):

@@ -220,3 +220,34 @@ def test_tap_is_identity_and_serializes():
 def test_tap_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Tap(**kwargs)
+
+
+_MIRRORED_MAP = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from addernet_tf.layers import KernelMap
+x = np.random.default_rng(0).normal(size=(8, 3, 3, 2)).astype("float32")
+x[:4] += 5.0  # the two replicas' halves have different statistics
+expected = KernelMap("laplace")(x).numpy()
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    layer = KernelMap("laplace")
+    layer.build(x.shape)
+dataset = strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensor_slices(x).batch(8))
+out = strategy.run(tf.function(layer), args=(next(iter(dataset)),))
+got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(out)])
+np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+print("ok")
+"""
+
+
+def test_standardization_uses_the_global_batch_under_mirrored_strategy():
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", _MIRRORED_MAP], capture_output=True,
+                            text=True, env=env, timeout=180)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

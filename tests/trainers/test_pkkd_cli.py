@@ -85,7 +85,7 @@ BAD_FLAGS = [
     ("--steps_per_epoch=0", "--steps_per_epoch=0"), ("--learning_rate=0", "--learning_rate=0.0"),
     ("--momentum=1", "--momentum=1.0"), ("--sigma_a_init=1e9", "--sigma_a_init=1000000000.0"),
     ("--teacher=frozen", "--teacher=frozen"), ("--tap=stage", "--tap=stage"),
-    ("--manual_dir=/x", "--manual_dir=/x"), ("--teacher_checkpoint=t.h5", "--teacher_checkpoint"),
+    ("--manual_dir=/x", "--manual_dir=/x"), ("--log_every_steps=-1", "--log_every_steps=-1"), ("--teacher_checkpoint=t.h5", "--teacher_checkpoint"),
 ]
 
 
@@ -97,6 +97,7 @@ def test_bad_flag_gives_one_line_naming_it(arg, named):
 
 def _run_cli(*args, cwd=REPO, timeout=120):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
     proc = subprocess.run([sys.executable, "-m", "trainers.pkkd", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     own = [line for line in proc.stderr.splitlines()
@@ -107,7 +108,8 @@ def _run_cli(*args, cwd=REPO, timeout=120):
 @pytest.mark.parametrize("args,expected", [
     (("--alpha=-1",), r"^pkkd: --alpha=-1\.0: must be"),
     (("--dataset=cifar10", "--data_dir={tmp}"), r"^pkkd: .*cifar10.*not prepared"),
-    (("--distribution_strategy=multi_worker",), r"^pkkd: .*multi_worker.*not supported"),
+    (("--distribution_strategy=multi_worker",),
+     r"^pkkd: --distribution_strategy=multi_worker: needs TF_CONFIG"),
 ], ids=["bad_value", "missing_dataset", "multi_worker"])
 def test_cli_fails_with_one_line(args, expected, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path / "tfds")) for a in args]
@@ -118,8 +120,17 @@ def test_cli_fails_with_one_line(args, expected, tmp_path):
     assert re.search(expected, own[0]), own[0]
 
 
+def _scalar_tags(logdir):
+    import tensorflow as tf
+    tags = set()
+    for path in glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
 def test_tiny_pkkd_run_writes_everything(tmp_path):
-    config = _config(tmp_path, epochs=2)
+    config = _config(tmp_path, epochs=2, log_every_steps=1)
     summary = pkkd.train(config)
     run = tmp_path / "run"
     for name in ("summary.json", "history.csv", "student.keras", "teacher.keras",
@@ -135,6 +146,10 @@ def test_tiny_pkkd_run_writes_everything(tmp_path):
     assert on_disk["flags"]["method"] == "pkkd" and on_disk["flags"]["epochs"] == 2
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 3 and "sigma_a_0" in history[0] and "val_student_accuracy" in history[0]
+    tags = _scalar_tags(str(run / "logs"))
+    for tag in ("batch_student_loss", "batch_teacher_ce", "batch_feature_0", "batch_sigma_a_0",
+                "batch_rho_a_norm_0", "epoch_student_accuracy", "epoch_teacher_accuracy"):
+        assert tag in tags, sorted(tags)
     student = keras.models.load_model(run / "student.keras")
     x = np.zeros((1, 8, 8, 3), "float32")
     assert student(x).shape == (1, 10)
