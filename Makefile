@@ -39,10 +39,15 @@ test: build
 	$(PY) -m pytest -q tests
 
 # A PKKD run on scikit-learn's bundled real digits (offline): teacher CNN and
-# student ANN trained together, then evaluated; prints where its outputs are.
+# student ANN trained together, evaluated, then the student exported for serving.
+DEMO := runs/demo_digits
 demo: build
-	rm -rf runs/demo_digits
+	rm -rf $(DEMO)
 	$(PY) -m trainers.pkkd --flagfile=configs/demo_digits.flags
+	mkdir -p $(DEMO)/export
+	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=saved_model --out=$(DEMO)/export/saved_model
+	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite --out=$(DEMO)/export/student.tflite
+	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_int8 --out=$(DEMO)/export/student_int8.tflite
 
 bench: build
 	$(PY) -m benchmarks.adder_conv

@@ -35,6 +35,8 @@ is absorbed by the stem conv and its BN.
 Padding is applied to the raw [0, 1] image before normalization, so it is
 black, as in torchvision's `RandomCrop(padding=4)` before `Normalize`.
 Digits and MNIST are never flipped (a mirrored digit is another symbol).
+`normalization(name, image_size)` returns the mean and std per channel, for a
+deployed model that receives raw pixels (`addernet_tf.export`).
 """
 
 import functools
@@ -45,7 +47,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "prepare", "load"]
+__all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "normalization", "prepare",
+           "load"]
 
 DATASETS = ("cifar10", "cifar100", "mnist", "imagenet2012", "digits")
 SPLITS = ("train", "test")
@@ -55,6 +58,12 @@ AUTOTUNE = tf.data.AUTOTUNE
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 _MNIST_MEAN, _MNIST_STD = (0.1307,) * 3, (0.3081,) * 3
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_NORMALIZATION = {
+    "cifar10": (_CIFAR_MEAN, _CIFAR_STD),
+    "cifar100": (_CIFAR_MEAN, _CIFAR_STD),
+    "mnist": (_MNIST_MEAN, _MNIST_STD),
+    "imagenet2012": (_IMAGENET_MEAN, _IMAGENET_STD),
+}
 _IMAGENET_TARS = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
 _IMAGENET_SHUFFLE_BUFFER = 10_000
 _DIGITS_TEST_FRACTION = 0.2
@@ -159,6 +168,32 @@ def dataset_info(name, image_size=None):
         return DatasetInfo(int(labels.max()) + 1, (size, size, 3), len(train_idx), len(test_idx))
     spec = _TFDS_SPECS[name]
     return DatasetInfo(spec.num_classes, (size, size, 3), spec.train_examples, spec.test_examples)
+
+
+def normalization(name, image_size=None):
+    """The per-channel mean and std that `load` normalizes images with.
+
+    `load` yields `(image - mean) / std` for an RGB image in [0, 1] at the
+    model's size (after any resize, crop or padding), so a deployed model
+    that receives `pixels` (uint8, 0..255, already at that size) computes
+    `(pixels / 255 - mean) / std` to see what it was trained on.
+
+    Args:
+      name: one of `DATASETS`.
+      image_size: the side `load` is asked for; None for the default. Only
+        digits depends on it: its statistics are those of the train split
+        resized to that size.
+
+    Returns:
+      `(mean, std)`: two tuples of 3 Python floats (R, G, B).
+    """
+    _check_name(name)
+    _check_image_size(image_size)
+    if name == "digits":
+        _, mean, std = _digits_resized(_resolve_size(name, image_size))
+        return (mean,) * 3, (std,) * 3
+    mean, std = _NORMALIZATION[name]
+    return tuple(map(float, mean)), tuple(map(float, std))
 
 
 def prepare(name, data_dir=None, manual_dir=None):

@@ -380,3 +380,39 @@ def test_dataset_info_is_cheap_and_known():
     assert infos["mnist"] == data.DatasetInfo(10, (32, 32, 3), 60_000, 10_000)
     assert data.dataset_info("digits", 16) == data.DatasetInfo(10, (16, 16, 3), 1437, 360)
     assert data.prepare("digits") is None
+
+
+# ----------------------------------------------------------------------------
+# normalization: the constants `load` uses, for deployment
+
+
+@pytest.mark.parametrize("name,mean,std", [
+    ("cifar10", CIFAR_MEAN, CIFAR_STD), ("cifar100", CIFAR_MEAN, CIFAR_STD),
+    ("mnist", [MNIST_MEAN] * 3, [MNIST_STD] * 3), ("imagenet2012", IMAGENET_MEAN, IMAGENET_STD)])
+def test_normalization_of_tfds_sets(name, mean, std):
+    got_mean, got_std = data.normalization(name)
+    assert len(got_mean) == len(got_std) == 3
+    assert all(isinstance(v, float) for v in got_mean + got_std)
+    np.testing.assert_allclose(got_mean, mean)
+    np.testing.assert_allclose(got_std, std)
+    assert data.normalization(name, 16) == (got_mean, got_std)
+
+
+@pytest.mark.parametrize("image_size", [8, 16])
+def test_normalization_of_digits_undoes_load(image_size):
+    mean, std = data.normalization("digits", image_size)
+    assert len(set(mean)) == len(set(std)) == 1  # gray
+    images, _ = _arrays(data.load("digits", "test", batch_size=None, image_size=image_size))
+    pixels = images * np.array(std, np.float32) + np.array(mean, np.float32)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+    if image_size == 8:  # no resize: the raw 0..16 images over 16
+        raw, _, _, test_idx = data._digits_split()
+        np.testing.assert_allclose(pixels[..., 0], raw[test_idx], atol=1e-5)
+    assert data.normalization("digits") == data.normalization("digits", 32)
+
+
+@pytest.mark.parametrize("name,image_size,argument", [
+    ("svhn", None, "`name`"), ("digits", 0, "`image_size`"), ("cifar10", "32", "`image_size`")])
+def test_normalization_bad_arguments(name, image_size, argument):
+    with pytest.raises(ValueError, match=argument):
+        data.normalization(name, image_size)

@@ -1,0 +1,377 @@
+"""`addernet_tf.export`: one tiny digits run, exported in every format.
+
+The SavedModel must serve from a process that never imports addernet_tf and
+match the Keras student to 1e-5; the float TFLite model must match the
+SavedModel to 1e-4 in `ai_edge_litert`; the int8 model must agree with the
+float student on >= 97% of the test split. The int8 model only ever runs in
+child processes: a badly calibrated one can abort the interpreter (SIGABRT).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+
+from addernet_tf import data, export
+from trainers import flags as trainer_flags
+from trainers import pkkd
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGE_SIZE = 8
+
+# TensorFlow's native log lines, printed before absl starts whatever
+# TF_CPP_MIN_LOG_LEVEL says; everything else on stderr is the command's.
+_TF_NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl::"
+    r"|To enable the following instructions)")
+
+
+def _train(model_dir, **overrides):
+    values = flags.FlagValues()
+    trainer_flags.define_flags(values)
+    values(["pkkd"])
+    config = types.SimpleNamespace(**{name: values[name].value for name in values})
+    settings = dict(dataset="digits", image_size=IMAGE_SIZE, model="resnet20", batch_size=16,
+                    verbose=0, model_dir=str(model_dir))
+    settings.update(overrides)
+    for name, value in settings.items():
+        setattr(config, name, value)
+    pkkd.train(config)
+    return str(model_dir)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    # An adder student without a teacher trains ~3x faster than PKKD here,
+    # and 600 steps give ~90% test accuracy: enough margin between classes
+    # for the int8 agreement to mean something (a chance-level student's
+    # ReLUs can be dead on every calibration image).
+    return _train(tmp_path_factory.mktemp("export") / "run", method="ann", epochs=10,
+                  steps_per_epoch=60)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    """The digits test split as a client would send it: uint8 [360, 8, 8, 3], labels."""
+    mean, std = (np.array(v) for v in data.normalization("digits", IMAGE_SIZE))
+    ds = data.load("digits", "test", batch_size=1000, image_size=IMAGE_SIZE)
+    images, labels = next(ds.as_numpy_iterator())
+    pixels = np.clip(np.round((images * std + mean) * 255), 0, 255).astype(np.uint8)
+    return pixels, labels
+
+
+_STUDENT_PROBABILITIES = r"""
+import sys
+import keras
+import numpy as np
+import addernet_tf
+from addernet_tf import data, ops
+
+run_dir, images_path, out_path = sys.argv[1:]
+mean, std = (np.array(v, np.float32) for v in data.normalization("digits", 8))
+student = keras.models.load_model(run_dir + "/student.keras", compile=False)
+logits = student.predict((np.load(images_path) / np.float32(255) - mean) / std, verbose=0)
+np.save(out_path, keras.ops.convert_to_numpy(keras.ops.softmax(logits.astype(np.float64))))
+print(ops.active_backend())
+"""
+
+
+@pytest.fixture(scope="module")
+def keras_probabilities(run_dir, test_split, tmp_path_factory):
+    """softmax of the saved student.keras on the test pixels, normalized as the run's data was.
+
+    {backend: [360, 10]} for "custom" (the compiled op, when built) and
+    "reference" (`ADDERNET_TF_BACKEND=reference`: the builtin twin, the
+    graph the exports hold). The two differ by float32 reassociation in sums
+    of hundreds of |x - w| terms, ~1e-4 on logits here.
+    """
+    work = tmp_path_factory.mktemp("keras")
+    np.save(work / "images.npy", test_split[0])
+    result = {}
+    for backend in ("custom", "reference"):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        env.pop("ADDERNET_TF_BACKEND", None)
+        if backend == "reference":
+            env["ADDERNET_TF_BACKEND"] = "reference"
+        out = work / f"{backend}.npy"
+        proc = subprocess.run([sys.executable, "-c", _STUDENT_PROBABILITIES, run_dir,
+                               str(work / "images.npy"), str(out)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        result[proc.stdout.split()[-1]] = np.load(out)
+    return result
+
+
+@pytest.fixture(scope="module")
+def saved_model(run_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("saved_model") / "student"
+    return export.export_saved_model(run_dir, out)
+
+
+_SERVE_WITHOUT_ADDERNET = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+path, images_path, out_path = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+serve = loaded.signatures["serving_default"]
+spec = serve.structured_input_signature[1]["images"]
+outputs = serve(images=tf.constant(np.load(images_path)))
+np.save(out_path, outputs["probabilities"].numpy())
+print(json.dumps({"dtype": spec.dtype.name, "shape": spec.shape.as_list(),
+                  "outputs": sorted(outputs), "addernet": "addernet_tf" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def served_probabilities(saved_model, test_split, tmp_path_factory):
+    work = tmp_path_factory.mktemp("serve")
+    np.save(work / "images.npy", test_split[0])
+    proc = subprocess.run(
+        [sys.executable, "-c", _SERVE_WITHOUT_ADDERNET, saved_model["path"],
+         str(work / "images.npy"), str(work / "probabilities.npy")],
+        cwd=str(work), capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=""))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1]), np.load(work / "probabilities.npy")
+
+
+def test_saved_model_serves_uint8_images_without_addernet(saved_model, served_probabilities,
+                                                          keras_probabilities):
+    info, probabilities = served_probabilities
+    assert info == {"dtype": "uint8", "shape": [None, IMAGE_SIZE, IMAGE_SIZE, 3],
+                    "outputs": ["probabilities"], "addernet": False}
+    assert probabilities.shape == (360, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
+    # The same graph (the builtin twin) as the loaded student: float32 rounding only.
+    assert np.max(np.abs(probabilities - keras_probabilities["reference"])) <= 1e-5
+    # The compiled op sums in another order (see keras_probabilities).
+    for computed in keras_probabilities.values():
+        assert np.max(np.abs(probabilities - computed)) <= 1e-4
+    # Built on the builtin twin: no trace of the compiled op in the graph.
+    with open(os.path.join(saved_model["path"], "saved_model.pb"), "rb") as f:
+        assert b"Addernet" not in f.read()
+    assert saved_model["input"] == f"uint8 [N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3]"
+    assert saved_model["output"] == "float32 [N, 10]"
+
+
+def _interpreter(path, batch):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, [batch, IMAGE_SIZE, IMAGE_SIZE, 3])
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def test_tflite_float_is_builtin_and_matches_saved_model(run_dir, tmp_path, test_split,
+                                                         served_probabilities):
+    result = export.export_tflite(run_dir, tmp_path / "student.tflite")
+    assert result["format"] == "tflite" and result["bytes"] == os.path.getsize(result["path"])
+    images = test_split[0]
+    interpreter = _interpreter(result["path"], len(images))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in ops), ops
+    assert {"ABS", "SUB", "SUM"} <= ops  # the adder layers, as builtin arithmetic
+    (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert source["dtype"] == np.uint8 and list(source["shape_signature"]) == [-1, 8, 8, 3]
+    interpreter.set_tensor(source["index"], images)
+    interpreter.invoke()
+    probabilities = interpreter.get_tensor(sink["index"])
+    assert probabilities.dtype == np.float32 and probabilities.shape == (360, 10)
+    assert np.max(np.abs(probabilities - served_probabilities[1])) <= 1e-4
+
+
+# Inspects and runs the int8 model, in a child process (SIGABRT, see above).
+_RUN_INT8 = r"""
+import collections, json, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+path, images_path, out_path = sys.argv[1:]
+images = np.load(images_path)
+interpreter = Interpreter(model_path=path)
+index = interpreter.get_input_details()[0]["index"]
+interpreter.resize_tensor_input(index, images.shape)
+interpreter.allocate_tensors()
+interpreter.set_tensor(index, images)
+interpreter.invoke()
+(source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+np.save(out_path, interpreter.get_tensor(sink["index"]))
+dtypes = collections.Counter(np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details())
+print(json.dumps({"ops": sorted({op["op_name"] for op in interpreter._get_ops_details()}),
+                  "input": np.dtype(source["dtype"]).name, "output": np.dtype(sink["dtype"]).name,
+                  "tensor_dtypes": dtypes}))
+"""
+
+
+def _run_cli(*args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "addernet_tf.export", *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    own = [line for line in proc.stderr.splitlines()
+           if line.strip() and not _TF_NATIVE_LOG.match(line)]
+    return proc, own
+
+
+def test_tflite_int8_agrees_with_float_student(run_dir, tmp_path, test_split,
+                                                keras_probabilities):
+    out = tmp_path / "student_int8.tflite"
+    proc, _ = _run_cli(f"--model_dir={run_dir}", "--format=tflite_int8", f"--out={out}",
+                       "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["format"], result["path"]) == ("tflite_int8", str(out))
+    assert (result["calibration_images"], result["eval_images"]) == (200, 360)
+    assert result["agreement"] >= 0.97, result
+    print(f"int8 agreement {result['agreement']:.4f}, accuracy int8 "
+          f"{result['int8_accuracy']:.4f} / float {result['float_accuracy']:.4f}")
+
+    # Checked again here, from the file, with an interpreter of our own.
+    images, labels = test_split
+    np.save(tmp_path / "images.npy", images)
+    check = subprocess.run(
+        [sys.executable, "-c", _RUN_INT8, str(out), str(tmp_path / "images.npy"),
+         str(tmp_path / "int8.npy")], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr[-3000:]
+    model = json.loads(check.stdout.splitlines()[-1])
+    assert (model["input"], model["output"]) == ("uint8", "float32")
+    assert {"QUANTIZE", "DEQUANTIZE", "SUB", "MAXIMUM", "SUM"} <= set(model["ops"])
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in model["ops"])
+    # Everything between the input cast and the output is int8 (int32: biases, indices).
+    assert model["tensor_dtypes"].get("float32", 0) <= 2, model["tensor_dtypes"]
+    top1 = np.load(tmp_path / "int8.npy").argmax(-1)
+    float_top1 = next(iter(keras_probabilities.values())).argmax(-1)
+    agreement = np.mean(top1 == float_top1)
+    assert agreement == pytest.approx(result["agreement"])
+    assert np.mean(top1 == labels) == pytest.approx(result["int8_accuracy"])
+
+
+def test_int8_form_of_the_adder_layers_matches_in_float(run_dir, test_split):
+    student = export.load_student(run_dir)
+    centered = export._int8_friendly(student)
+    adders = [layer for layer in centered.layers if isinstance(layer, export._CenteredAdder)]
+    assert len(adders) == 20 and all(np.any(layer.center != 0) for layer in adders)
+    mean, std = (np.array(v, np.float32) for v in data.normalization("digits", IMAGE_SIZE))
+    images = (test_split[0][:64] / np.float32(255) - mean) / std
+    expected = student.predict(images, verbose=0)
+    np.testing.assert_allclose(centered.predict(images, verbose=0), expected,
+                               atol=1e-4 * np.abs(expected).max())
+
+
+def test_load_student_auto_and_reference_agree(run_dir, test_split):
+    info = export.read_run(run_dir)
+    assert info == export.RunInfo(run_dir, "digits", IMAGE_SIZE, "resnet20", "adder", 10, None)
+    with pytest.raises(ValueError, match="`implementation` must be"):
+        export.load_student(run_dir, "fast")
+    auto, reference = export.load_student(run_dir, "auto"), export.load_student(run_dir)
+    assert [w.path for w in reference.weights] == [w.path for w in auto.weights]
+    assert not any(getattr(layer, "implementation", "reference") != "reference"
+                   for layer in reference.layers)
+    images = test_split[0][:16].astype(np.float32) / 255
+    expected = auto.predict(images, verbose=0)
+    np.testing.assert_allclose(reference.predict(images, verbose=0), expected,
+                               atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("make,kwargs,message", [
+    (lambda tmp, run: tmp / "nowhere", {}, "is not a directory"),
+    (lambda tmp, run: tmp, {}, "has no student.keras"),
+    (lambda tmp, run: run, dict(format="onnx"), "`format` must be one of"),
+    (lambda tmp, run: run, dict(out="{tmp}/missing/model.tflite"), "does not exist"),
+    (lambda tmp, run: run, dict(out="{tmp}/model.bin"), "must end in .tflite"),
+    (lambda tmp, run: run, dict(format="tflite_int8", calibration_images=0),
+     "`calibration_images` must be a positive int"),
+], ids=["missing_dir", "no_student", "format", "out_parent", "out_suffix", "calibration"])
+def test_bad_arguments_raise_one_line(make, kwargs, message, tmp_path, run_dir):
+    kwargs = dict(kwargs)
+    out = kwargs.pop("out", "{tmp}/model.tflite").replace("{tmp}", str(tmp_path))
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        export.export(make(tmp_path, run_dir), kwargs.pop("format", "tflite"), out, **kwargs)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("--model_dir={tmp}/nowhere", "--format=saved_model", "--out={tmp}/sm"),
+     r"^export: `model_dir` .*nowhere.* is not a directory$"),
+    (("--model_dir={tmp}", "--format=tflite", "--out={tmp}/m.tflite"),
+     r"^export: `model_dir` .* has no student\.keras"),
+    (("--model_dir={tmp}", "--format=onnx", "--out={tmp}/m.onnx"),
+     r"^export: --format=onnx: must be one of saved_model, tflite, tflite_int8$"),
+    (("--model_dir={tmp}", "--format=tflite"), r"^export: --out must be given$"),
+], ids=["missing_dir", "no_student", "format", "no_out"])
+def test_cli_fails_with_one_line(args, expected, tmp_path):
+    proc, own = _run_cli(*(a.replace("{tmp}", str(tmp_path)) for a in args), timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert len(own) == 1, proc.stderr[-2000:]
+    assert re.search(expected, own[0]), own[0]
+
+
+def _dead_relu_int8_model(path):
+    """An int8 model whose ReLU never fires on its calibration images."""
+    import tensorflow as tf
+
+    weights = tf.constant(np.linspace(0.5, 1.5, 9, dtype=np.float32).reshape(1, 1, 3, 3))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2, 2, 3], tf.uint8)])
+    def serve(images):
+        x = tf.cast(images, tf.float32) / 255.0
+        dead = tf.nn.relu(tf.nn.conv2d(x, weights, 1, "VALID") - 10.0)
+        return tf.nn.softmax(tf.reduce_mean(tf.nn.conv2d(dead, weights, 1, "VALID") + x, [1, 2]))
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()], serve)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: (
+        [rng.integers(0, 256, (1, 2, 2, 3), dtype=np.uint8)] for _ in range(10))
+    with open(path, "wb") as f:
+        f.write(converter.convert())
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+def test_int8_model_that_does_not_run_gives_one_line(tmp_path):
+    images = np.zeros((3, 2, 2, 3), np.uint8)
+    _dead_relu_int8_model(tmp_path / "dead.tflite")
+    with pytest.raises(RuntimeError, match="zero range in calibration") as error:
+        export._tflite_probabilities(str(tmp_path / "dead.tflite"), images, str(tmp_path))
+    assert "\n" not in str(error.value)
+    (tmp_path / "garbage.tflite").write_bytes(b"not a model" * 10)
+    with pytest.raises(RuntimeError, match="^the TFLite interpreter failed") as error:
+        export._tflite_probabilities(str(tmp_path / "garbage.tflite"), images, str(tmp_path))
+    assert "\n" not in str(error.value)
+
+
+def test_cnn_run_exports_with_conv_layers(tmp_path, test_split):
+    import tensorflow as tf
+
+    run = _train(tmp_path / "cnn", method="cnn", epochs=1, steps_per_epoch=2)
+    info = export.read_run(run)
+    assert (info.conv, info.model, info.num_classes) == ("conv", "resnet20", 10)
+    result = export.export_saved_model(run, tmp_path / "saved_model")
+    served = tf.saved_model.load(result["path"]).signatures["serving_default"](
+        images=tf.constant(test_split[0]))["probabilities"].numpy()
+    mean, std = (np.array(v, np.float32) for v in data.normalization("digits", IMAGE_SIZE))
+    student = keras.models.load_model(os.path.join(run, "student.keras"), compile=False)
+    logits = student.predict((test_split[0] / np.float32(255) - mean) / std, verbose=0)
+    assert np.max(np.abs(served - keras.ops.convert_to_numpy(keras.ops.softmax(logits)))) <= 1e-5
+
+
+def test_report_sentences():
+    result = {"format": "tflite_int8", "path": "/x/m.tflite", "bytes": 1234,
+              "input": "uint8 [N, 8, 8, 3]", "output": "float32 [N, 10]",
+              "calibration_images": 200, "eval_images": 360, "agreement": 355 / 360,
+              "int8_accuracy": 0.9, "float_accuracy": 0.91}
+    text = export._report(result)
+    assert "1,234 bytes" in text and "98.61% (355/360 test images)" in text
