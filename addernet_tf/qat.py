@@ -233,29 +233,6 @@ def _qat_child(npz_path, out, epochs, steps_per_epoch, learning_rate, batch_size
                           center=self.center.tolist())
             return config
 
-    class AdderQuantizeConfig(quantize.QuantizeConfig):
-        """int8 kernel (per tensor, symmetric) and int8 output (moving-average range)."""
-
-        def get_weights_and_quantizers(self, layer):
-            return [(layer.kernel, quantize.quantizers.LastValueQuantizer(
-                num_bits=8, symmetric=True, narrow_range=False, per_axis=False))]
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            layer.kernel = quantize_weights[0]
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [quantize.quantizers.MovingAverageQuantizer(
-                num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
-
-        def get_config(self):
-            return {}
-
     class OutputQuantizeConfig(quantize.QuantizeConfig):
         """Float weights folded by the converter; int8 output (a BN not after a Conv2D)."""
 
@@ -277,6 +254,16 @@ def _qat_child(npz_path, out, epochs, steps_per_epoch, learning_rate, batch_size
 
         def get_config(self):
             return {}
+
+    class AdderQuantizeConfig(OutputQuantizeConfig):
+        """int8 kernel (per tensor, symmetric) and int8 output (moving-average range)."""
+
+        def get_weights_and_quantizers(self, layer):
+            return [(layer.kernel, quantize.quantizers.LastValueQuantizer(
+                num_bits=8, symmetric=True, narrow_range=False, per_axis=False))]
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            layer.kernel = quantize_weights[0]
 
     kinds = {spec["name"]: spec["class"] for spec in meta["layers"]}
     layers_by_name, tensors = {}, {}

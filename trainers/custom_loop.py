@@ -16,8 +16,6 @@ averaged over all replicas (one all-reduce), so a callback that stops training
 others waiting in a collective.
 """
 
-import os
-
 import keras
 import tensorflow as tf
 
