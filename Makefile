@@ -7,14 +7,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 DEPS   := $(VENV)/.deps-installed
 LIB    := addernet_tf/ops/_adder_ops.so
-CC_SRC := $(shell find custom_ops/cc -name '*.cc' -o -name '*.h' | grep -v '\.cu\.')
+CC_SRC := $(shell find custom_ops/cc -name '*.cc' -o -name '*.h') custom_ops/cuda_config.py
 # The TensorFlow pin, read from pyproject.toml so it is written down once.
 TF_PIN := $(shell sed -n 's/^ *"\(tensorflow==[^"]*\)".*/\1/p' pyproject.toml)
 
 # TensorFlow's INFO lines (oneDNN, CUDA probing) drown the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: all setup build test demo bench bazel-build clean
+.PHONY: all setup build cuda-check test demo bench bench-gpu bazel-build clean
 
 all: build
 
@@ -35,7 +35,26 @@ $(LIB): $(CC_SRC) setup.py | $(DEPS)
 
 build: $(LIB)
 
-test: build
+# Compiles every CUDA source with nvcc, warnings as errors; needs no GPU. Where
+# nvcc is missing it says so and passes, unless ADDERNET_TF_CUDA=1 (as in CI).
+# tests/gpu then runs the same kernels: on a GPU when there is one, and always
+# under the CPU emulation of custom_ops/emulation/cuda_emulation.h.
+CUDA_CHECK := build/cuda_check
+cuda-check: $(DEPS)
+	@nvcc_path=$$($(PY) custom_ops/cuda_config.py nvcc); \
+	if [ -z "$$nvcc_path" ]; then \
+	  if [ "$${ADDERNET_TF_CUDA:-auto}" = 1 ]; then echo "cuda-check: ADDERNET_TF_CUDA=1 but nvcc is not on PATH" >&2; exit 1; fi; \
+	  echo "cuda-check: SKIPPED, nvcc is not on PATH (ADDERNET_TF_CUDA=1 makes this an error)"; exit 0; \
+	fi; \
+	flags=$$($(PY) custom_ops/cuda_config.py flags) || exit 1; \
+	mkdir -p $(CUDA_CHECK); \
+	for src in $$($(PY) custom_ops/cuda_config.py sources); do \
+	  echo "cuda-check: nvcc $$src"; \
+	  "$$nvcc_path" $$flags --Werror all-warnings -Xcompiler=-Wall,-Wextra,-Werror \
+	    -c "$$src" -o "$(CUDA_CHECK)/$$(basename "$$src").o" || exit 1; \
+	done
+
+test: build cuda-check
 	$(PY) -m pytest -q tests
 
 # A PKKD run on scikit-learn's bundled real digits (offline): teacher CNN and
@@ -52,6 +71,11 @@ demo: build
 bench: build
 	$(PY) -m benchmarks.adder_conv
 	$(PY) -m benchmarks.train_step
+
+# On a machine with a GPU, CuPy or PyTorch, and nvcc (no TensorFlow needed):
+# the CUDA kernels against cuDNN. Plain python3, not the venv.
+bench-gpu:
+	python3 -m benchmarks.adder_conv_gpu
 
 # The same op library built with Bazel (offline, Debian's Bazel 4, installed by the
 # script when missing), and the op tests run against it. An empty path must fail,

@@ -1,13 +1,18 @@
-"""Builds the adder op library with g++ and TensorFlow's own compile flags.
+"""Builds the adder op library with g++ (and nvcc) and TensorFlow's own compile flags.
 
 `pip install --no-build-isolation -e .` (what `make` runs) compiles
 custom_ops/cc/**/*.cc into addernet_tf/ops/_adder_ops.so against the
-TensorFlow installed in the environment. Bazel builds the same sources
-(custom_ops/BUILD). Set ADDERNET_TF_MARCH to override `-march=native`.
+TensorFlow installed in the environment. Where CUDA is configured
+(custom_ops/cuda_config.py: nvcc and the static CUDA runtime found, or
+ADDERNET_TF_CUDA=1) the *.cu.cc launchers are compiled with nvcc and linked
+in with the GPU OpKernels; ADDERNET_TF_CUDA=0 builds a CPU-only library.
+Bazel builds the same sources (custom_ops/BUILD). Set ADDERNET_TF_MARCH to
+override `-march=native`.
 """
 
 import concurrent.futures
 import glob
+import importlib.util
 import os
 import subprocess
 
@@ -20,6 +25,14 @@ SOURCES = sorted(
     if not s.endswith(".cu.cc")
 )
 LIBRARY = "addernet_tf.ops._adder_ops"
+
+
+def _cuda_config():
+    spec = importlib.util.spec_from_file_location(
+        "cuda_config", os.path.join(ROOT, "custom_ops", "cuda_config.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class BuildAdderOps(build_ext):
@@ -41,16 +54,34 @@ class BuildAdderOps(build_ext):
             "-Wno-deprecated-declarations", "-Wno-interference-size",
         ]
 
-        def compile_one(src):
+        cuda = _cuda_config()
+        try:
+            with_cuda = cuda.enabled()
+        except cuda.CudaConfigError as err:
+            raise SystemExit(f"setup.py: {err}") from None
+        link = tf.sysconfig.get_link_flags()
+        if with_cuda:
+            cflags.append("-DADDERNET_WITH_CUDA=1")
+        jobs = [(["g++", "-c", os.path.join(ROOT, src)], src, cflags) for src in ext.sources]
+        if with_cuda:
+            jobs += [([cuda.nvcc(), "-c", os.path.join(ROOT, src)], src, cuda.flags())
+                     for src in cuda.sources()]
+            # The CUDA 13 runtime goes in first and stays private: TF's framework
+            # library exports its own (CUDA 12) runtime symbols, which would
+            # otherwise resolve our kernels' registration and launch calls.
+            link = ["-L" + cuda.libdir(), "-l:libcudart_static.a",
+                    "-Wl,--exclude-libs,libcudart_static.a", "-ldl", "-lrt", "-lpthread"] + link
+        print(f"setup.py: GPU kernels {'included' if with_cuda else 'not built (CPU only)'}")
+
+        def compile_one(job):
+            command, src, flags = job
             obj = os.path.join(obj_dir, src.replace(os.sep, "_") + ".o")
-            subprocess.run(["g++", "-c", os.path.join(ROOT, src), "-o", obj] + cflags,
-                           check=True)
+            subprocess.run(command + ["-o", obj] + flags, check=True)
             return obj
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            objects = list(pool.map(compile_one, ext.sources))
-        subprocess.run(["g++", "-shared", "-o", target] + objects
-                       + tf.sysconfig.get_link_flags(), check=True)
+            objects = list(pool.map(compile_one, jobs))
+        subprocess.run(["g++", "-shared", "-o", target] + objects + link, check=True)
 
 
 setup(

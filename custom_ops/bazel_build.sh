@@ -14,6 +14,15 @@
 # Environment:
 #   PYTHON_BIN_PATH      default interpreter (see above)
 #   ADDERNET_TF_MARCH    -march value (default: native), as for setup.py
+#   ADDERNET_TF_CUDA     auto (default): GPU kernels when nvcc and the static
+#                        CUDA runtime are found; 1: require them (fails with the
+#                        reason otherwise); 0: CPU only. As for setup.py: both
+#                        follow custom_ops/cuda_config.py, which also reads
+#   ADDERNET_TF_CUDA_ARCHS  GPU architectures (default: "80;90"),
+#   NVCC                 the CUDA compiler (default: nvcc on PATH) and
+#   CUDA_HOME            the toolkit holding libcudart_static.a.
+#                        (Passed with --repo_env to @local_cuda,
+#                        third_party/cuda/cuda_configure.bzl; a change re-runs it.)
 #   BAZEL                Bazel binary (default: bazel-4, else bazel, on PATH)
 #   BAZEL_JOBS           parallel jobs (default: 2)
 #   BAZEL_RULES_JAVA_DIR Debian rules_java folder, if not the packaged one
@@ -108,11 +117,27 @@ fi
 if [ -n "${BAZEL_RULES_JAVA_DIR:-}" ]; then
   opts+=(--repo_env=BAZEL_RULES_JAVA_DIR="$BAZEL_RULES_JAVA_DIR")
 fi
+# The CUDA decision's inputs, for @local_cuda. Only what is set: the rule then
+# sees exactly the environment `cuda_config.py` would see here. nvcc's actions
+# need none of them (the rule bakes nvcc's path and flags into them).
+for var in ADDERNET_TF_CUDA ADDERNET_TF_CUDA_ARCHS NVCC CUDA_HOME; do
+  if [ -n "${!var+set}" ]; then
+    opts+=(--repo_env="$var=${!var}")
+  fi
+done
 
 log "building $TARGET against $PY"
 "$BAZEL_BIN" build "${opts[@]}" "$TARGET" >&2
 
-BIN_DIR="$("$BAZEL_BIN" info "${opts[@]}" bazel-bin 2>/dev/null)"
+INFO="$("$BAZEL_BIN" info "${opts[@]}" bazel-bin output_base 2>/dev/null)"
+BIN_DIR="$(sed -n 's/^bazel-bin: //p' <<<"$INFO")"
 LIB="$BIN_DIR/custom_ops/_adder_ops.so"
 [ -f "$LIB" ] || { log "built, but $LIB is missing"; exit 1; }
+# What @local_cuda decided (cf. setup.py's "GPU kernels included" line).
+CUDA_DEFS="$(sed -n 's/^output_base: //p' <<<"$INFO")/external/local_cuda/defs.bzl"
+if grep -qx 'CUDA_ENABLED = True' "$CUDA_DEFS" 2>/dev/null; then
+  log "GPU kernels included"
+else
+  log "GPU kernels not built (CPU only)"
+fi
 echo "$LIB"

@@ -23,7 +23,12 @@ for flag in tf.sysconfig.get_link_flags():
     print("lflag=" + flag)
 """
 
-def _find_python(ctx):
+def find_python(ctx):
+    """The interpreter to probe: $PYTHON_BIN_PATH, else .venv/bin/python, else python3.
+
+    Also used by //third_party/cuda:cuda_configure.bzl, so both repositories
+    ask the same Python.
+    """
     python = ctx.os.environ.get(_PYTHON_ENV, "").strip()
     if python:
         if not python.startswith("/"):
@@ -96,7 +101,7 @@ def _parse_link_flags(flags):
     return lib_dir, lib_name
 
 def _tf_configure_impl(ctx):
-    python = _find_python(ctx)
+    python = find_python(ctx)
     info = _probe(ctx, python)
     include_dir, defines = _parse_compile_flags(info["cflag"])
     lib_dir, lib_name = _parse_link_flags(info["lflag"])

@@ -24,16 +24,9 @@
 #include <immintrin.h>
 #endif
 
+#include "custom_ops/cc/kernels/adder_conv2d_geometry.h"
+
 namespace addernet {
-
-struct AdderConvGeometry {
-  int64_t batch, in_height, in_width, in_channels;
-  int64_t kernel_height, kernel_width, out_channels;
-  int64_t out_height, out_width;
-  int64_t stride_h, stride_w;
-  int64_t pad_top, pad_left;  // bottom/right follow from the output size.
-};
-
 namespace cpu {
 
 template <typename T>

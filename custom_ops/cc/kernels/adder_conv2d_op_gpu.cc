@@ -1,0 +1,132 @@
+// GPU OpKernels of Addernet>AdderConv2D and its two gradient ops: validation
+// and geometry in adder_conv2d_op_base.h, the work in the CUDA launchers of
+// adder_conv2d_gpu.h, queued on the op's stream. Compiled with g++ and TF's
+// headers only; empty unless the build enables CUDA (ADDERNET_WITH_CUDA=1,
+// which setup.py and custom_ops/BUILD set, with the nvcc-built launchers,
+// when custom_ops/cuda_config.py says so).
+
+#if ADDERNET_WITH_CUDA
+
+#include "absl/strings/str_cat.h"
+#include "custom_ops/cc/kernels/adder_conv2d_gpu.h"
+#include "custom_ops/cc/kernels/adder_conv2d_op_base.h"
+#include "xla/stream_executor/stream.h"
+
+namespace addernet {
+namespace {
+
+using ::tensorflow::DEVICE_GPU;
+
+class AdderConv2DGpuOpBase : public AdderConv2DOpBase {
+ public:
+  using AdderConv2DOpBase::AdderConv2DOpBase;
+
+ protected:
+  static cudaStream_t Stream(OpKernelContext* ctx) {
+    return static_cast<cudaStream_t>(
+        ctx->op_device_context()->stream()->platform_specific_handle().stream);
+  }
+
+  static absl::Status CheckIndexing(const AdderConvGeometry& g) {
+    if (gpu::FitsInt32(g)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "`input`/`filters` too large for the GPU adder kernels' 32-bit indexing: input [",
+        g.batch, ", ", g.in_height, ", ", g.in_width, ", ", g.in_channels, "], filter [",
+        g.kernel_height, ", ", g.kernel_width, ", ", g.in_channels, ", ", g.out_channels,
+        "]; split the batch"));
+  }
+
+  static absl::Status Launched(int status, const char* what) {
+    if (status == 0) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("CUDA error ", status, " launching ", what));
+  }
+};
+
+template <typename T>
+class AdderConv2DGpuOp : public AdderConv2DGpuOpBase {
+ public:
+  using AdderConv2DGpuOpBase::AdderConv2DGpuOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& input = ctx->input(0);
+    const Tensor& filter = ctx->input(1);
+    AdderConvGeometry g;
+    OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
+    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, TensorShape({g.batch, g.out_height, g.out_width, g.out_channels}),
+                            &output));
+    if (output->NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DForward<T>(
+                                     g, input.flat<T>().data(), filter.flat<T>().data(),
+                                     output->flat<T>().data(), Stream(ctx)),
+                                 "AdderConv2D"));
+  }
+};
+
+// An empty out_backprop needs no special case here: the launchers sum over
+// nothing and write zeros.
+template <typename T>
+class AdderConv2DBackpropInputGpuOp : public AdderConv2DGpuOpBase {
+ public:
+  using AdderConv2DGpuOpBase::AdderConv2DGpuOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    AdderConvGeometry g;
+    Tensor* in_backprop = nullptr;
+    OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 0, &g, &in_backprop));
+    if (in_backprop == nullptr) return;
+    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropInput<T>(
+                                     g, ctx->input(0).flat<T>().data(),
+                                     ctx->input(1).flat<T>().data(),
+                                     ctx->input(2).flat<T>().data(),
+                                     in_backprop->flat<T>().data(), Stream(ctx)),
+                                 "AdderConv2DBackpropInput"));
+  }
+};
+
+template <typename T>
+class AdderConv2DBackpropFilterGpuOp : public AdderConv2DGpuOpBase {
+ public:
+  using AdderConv2DGpuOpBase::AdderConv2DGpuOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    AdderConvGeometry g;
+    Tensor* filter_backprop = nullptr;
+    OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 1, &g, &filter_backprop));
+    if (filter_backprop == nullptr) return;
+    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    Tensor workspace;
+    OP_REQUIRES_OK(ctx, Workspace<T>(ctx, gpu::BackpropFilterWorkspaceSize<T>(g), &workspace));
+    OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropFilter<T>(
+                                     g, ctx->input(0).flat<T>().data(),
+                                     ctx->input(1).flat<T>().data(),
+                                     ctx->input(2).flat<T>().data(), workspace.flat<T>().data(),
+                                     filter_backprop->flat<T>().data(), Stream(ctx)),
+                                 "AdderConv2DBackpropFilter"));
+  }
+};
+
+#define REGISTER_GPU(T)                                                       \
+  REGISTER_KERNEL_BUILDER(                                                    \
+      Name("Addernet>AdderConv2D").Device(DEVICE_GPU).TypeConstraint<T>("T"), \
+      AdderConv2DGpuOp<T>);                                                   \
+  REGISTER_KERNEL_BUILDER(Name("Addernet>AdderConv2DBackpropInput")           \
+                              .Device(DEVICE_GPU)                             \
+                              .TypeConstraint<T>("T"),                        \
+                          AdderConv2DBackpropInputGpuOp<T>);                  \
+  REGISTER_KERNEL_BUILDER(Name("Addernet>AdderConv2DBackpropFilter")          \
+                              .Device(DEVICE_GPU)                             \
+                              .TypeConstraint<T>("T"),                        \
+                          AdderConv2DBackpropFilterGpuOp<T>);
+
+REGISTER_GPU(float);
+REGISTER_GPU(double);
+#undef REGISTER_GPU
+
+}  // namespace
+}  // namespace addernet
+
+#endif  // ADDERNET_WITH_CUDA

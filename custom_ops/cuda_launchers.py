@@ -1,0 +1,175 @@
+"""The CUDA launchers of custom_ops/cc/kernels, built and called through their C ABI.
+
+For callers without TensorFlow (the GPU machines we test on have none):
+tests/gpu and benchmarks/adder_conv_gpu.py. Two ways to run the same sources:
+  "cuda"      nvcc builds them for the local GPU (CuPy or PyTorch arrays).
+  "emulated"  g++ builds them against custom_ops/emulation/cuda_emulation.h,
+              which runs each block's threads as fibers on the CPU (NumPy arrays).
+`load(backend)` gives the raw ctypes library (pointer-level functions named
+addernet_adder_conv2d_{forward,backprop_input,backprop_filter}_{f32,f64});
+`Launchers(backend)` wraps it for NumPy in, NumPy out.
+"""
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "custom_ops" / "cc" / "kernels"
+SOURCES = sorted(KERNELS.glob("*.cu.cc"))
+EMULATION_HEADER = ROOT / "custom_ops" / "emulation" / "cuda_emulation.h"
+HEADERS = sorted(KERNELS.glob("*.h")) + [EMULATION_HEADER]
+BUILD_DIR = ROOT / "build" / "cuda_launchers"
+
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+_CTYPE = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+
+
+def gpu_unavailable_reason():
+    """None when CuPy sees a CUDA device and nvcc exists, else why not."""
+    if shutil.which("nvcc") is None:
+        return "nvcc is not on PATH"
+    try:
+        import cupy  # pylint: disable=import-outside-toplevel
+    except ImportError as err:
+        return f"CuPy is not installed ({err})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # pylint: disable=broad-except
+        return f"no CUDA device ({type(err).__name__}: {err})"
+    return None if count > 0 else "no CUDA device (device count 0)"
+
+
+def _local_arch():
+    """Compute capability of device 0 as "90", from CuPy or PyTorch."""
+    try:
+        import cupy  # pylint: disable=import-outside-toplevel
+        return cupy.cuda.Device().compute_capability
+    except ImportError:
+        import torch  # pylint: disable=import-outside-toplevel
+        major, minor = torch.cuda.get_device_capability()
+        return f"{major}{minor}"
+
+
+def _digest(*parts):
+    h = hashlib.sha256()
+    for path in SOURCES + HEADERS:
+        h.update(path.read_bytes())
+    for part in parts:
+        h.update(repr(part).encode())
+    return h.hexdigest()[:16]
+
+
+def build(backend):
+    """Path of the launcher library for `backend`, compiled once per source hash."""
+    if backend == "emulated":
+        command = ["g++", "-std=c++20", "-O2", "-fPIC", "-shared", "-x", "c++",
+                   "-include", str(EMULATION_HEADER),
+                   "-DADDERNET_CUDA_EMULATION", "-Wall", "-Werror", "-Wno-unknown-pragmas"]
+        link = ["-lpthread"]
+    elif backend == "cuda":
+        arch = _local_arch()
+        command = ["nvcc", "-x", "cu", "-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC",
+                   f"-gencode=arch=compute_{arch},code=sm_{arch}"]
+        link = []
+    else:
+        raise ValueError(f"backend must be 'cuda' or 'emulated', got {backend!r}")
+    out = BUILD_DIR / backend / _digest(command) / "libadder_conv2d_gpu.so"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(command + ["-I", str(ROOT)] + [str(s) for s in SOURCES]
+                       + ["-o", str(tmp)] + link, check=True)
+        tmp.replace(out)
+    return out
+
+
+def geometry(x_shape, f_shape, strides, pads):
+    """The 13 AdderConvGeometry fields; pads = [top, bottom, left, right]."""
+    n, h, w, c = x_shape
+    kh, kw, _, o = f_shape
+    sh, sw = strides
+    oh = (h + pads[0] + pads[1] - kh) // sh + 1
+    ow = (w + pads[2] + pads[3] - kw) // sw + 1
+    return [n, h, w, c, kh, kw, o, oh, ow, sh, sw, pads[0], pads[2]]
+
+
+def load(backend):
+    """The launcher library as ctypes.CDLL, with argument and result types set."""
+    lib = ctypes.CDLL(str(build(backend)))
+    geom, ptr = ctypes.POINTER(ctypes.c_int64), ctypes.c_void_p
+    for suffix in ("f32", "f64"):
+        for name, pointers in (("forward", 4), ("backprop_input", 5), ("backprop_filter", 6)):
+            fn = getattr(lib, f"addernet_adder_conv2d_{name}_{suffix}")
+            fn.argtypes = [geom] + [ptr] * pointers
+            fn.restype = ctypes.c_int
+        fn = getattr(lib, f"addernet_adder_conv2d_backprop_filter_workspace_{suffix}")
+        fn.argtypes, fn.restype = [geom], ctypes.c_int64
+    return lib
+
+
+def geometry_arg(geom):
+    """The int64[13] argument the C functions take."""
+    return (ctypes.c_int64 * 13)(*geom)
+
+
+class Launchers:
+    """forward / backprop_input / backprop_filter on NumPy arrays, via one backend."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._lib = load(backend)
+        if backend == "cuda":
+            import cupy  # pylint: disable=import-outside-toplevel
+            self._xp = cupy
+        else:
+            self._xp = np
+
+    def _array(self, a, dtype):
+        return self._xp.ascontiguousarray(self._xp.asarray(a, dtype=dtype))
+
+    def _ptr(self, a):
+        return ctypes.c_void_p(a.data.ptr if self.backend == "cuda" else a.ctypes.data)
+
+    def _call(self, name, dtype, geom, *arrays):
+        fn = getattr(self._lib, f"addernet_adder_conv2d_{name}_{_SUFFIX[np.dtype(dtype)]}")
+        geom_arg = geometry_arg(geom)
+        stream = ctypes.c_void_p(
+            self._xp.cuda.get_current_stream().ptr if self.backend == "cuda" else None)
+        status = fn(geom_arg, *[self._ptr(a) for a in arrays], stream)
+        if status != 0:
+            raise RuntimeError(f"{name} launcher returned {status}")
+        if self.backend == "cuda":
+            self._xp.cuda.get_current_stream().synchronize()
+
+    def _host(self, a):
+        return self._xp.asnumpy(a) if self.backend == "cuda" else a
+
+    def forward(self, x, f, strides, pads, dtype=np.float32):
+        geom = geometry(x.shape, f.shape, strides, pads)
+        x_d, f_d = self._array(x, dtype), self._array(f, dtype)
+        y = self._xp.full((geom[0], geom[7], geom[8], geom[6]), np.nan, dtype)
+        self._call("forward", dtype, geom, x_d, f_d, y)
+        return self._host(y)
+
+    def backprop_input(self, x, f, dy, strides, pads, dtype=np.float32):
+        geom = geometry(x.shape, f.shape, strides, pads)
+        arrays = [self._array(a, dtype) for a in (x, f, dy)]
+        dx = self._xp.full(x.shape, np.nan, dtype)
+        self._call("backprop_input", dtype, geom, *arrays, dx)
+        return self._host(dx)
+
+    def backprop_filter(self, x, f, dy, strides, pads, dtype=np.float32):
+        geom = geometry(x.shape, f.shape, strides, pads)
+        arrays = [self._array(a, dtype) for a in (x, f, dy)]
+        size_fn = getattr(self._lib, "addernet_adder_conv2d_backprop_filter_workspace_"
+                          + _SUFFIX[np.dtype(dtype)])
+        workspace = self._xp.full(max(size_fn(geometry_arg(geom)), 1), np.nan, dtype)
+        df = self._xp.full(f.shape, np.nan, dtype)
+        self._call("backprop_filter", dtype, geom, *arrays, workspace, df)
+        return self._host(df)

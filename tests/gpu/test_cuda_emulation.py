@@ -1,0 +1,67 @@
+"""The CPU emulation that tests/gpu relies on: barriers and shared memory behave as on a GPU."""
+
+import ctypes
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HEADER = ROOT / "custom_ops" / "emulation" / "cuda_emulation.h"
+
+# A tree reduction in shared memory: correct only if every __syncthreads holds
+# all 256 threads of the block; and a kernel where half the threads return
+# before a barrier (undefined on a GPU), which the emulation must report.
+SOURCE = r"""
+#define LAUNCH(kernel, grid, block, ...) ::cuda_emulation::Launch(grid, block, [&] { kernel(__VA_ARGS__); })
+
+__global__ void BlockSums(const float* x, float* sums) {
+  __shared__ float buf[256];
+  buf[threadIdx.x] = x[blockIdx.x * 256 + threadIdx.x];
+  __syncthreads();
+  for (int half = 128; half > 0; half /= 2) {
+    float mine = threadIdx.x < half ? buf[threadIdx.x] + buf[threadIdx.x + half] : 0.0f;
+    __syncthreads();
+    if (threadIdx.x < half) buf[threadIdx.x] = mine;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sums[blockIdx.x] = buf[0];
+}
+
+__global__ void HalfReturnEarly(float* out) {
+  if (threadIdx.x % 2) return;
+  __syncthreads();
+  out[threadIdx.x] = 1.0f;
+}
+
+extern "C" int block_sums(const float* x, float* sums, int blocks) {
+  LAUNCH(BlockSums, dim3(blocks), dim3(256), x, sums);
+  return cudaGetLastError();
+}
+extern "C" int half_return_early(float* out) {
+  LAUNCH(HalfReturnEarly, dim3(1), dim3(256), out);
+  return cudaGetLastError();
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("emulation")
+    (folder / "k.cc").write_text(SOURCE)
+    subprocess.run(["g++", "-std=c++20", "-O1", "-fPIC", "-shared", "-include", str(HEADER),
+                    str(folder / "k.cc"), "-o", str(folder / "k.so")], check=True)
+    return ctypes.CDLL(str(folder / "k.so"))
+
+
+def test_barriers_and_shared_memory(lib):
+    x = np.random.default_rng(0).normal(size=3 * 256).astype(np.float32)
+    sums = np.zeros(3, np.float32)
+    assert lib.block_sums(x.ctypes.data_as(ctypes.c_void_p), sums.ctypes.data_as(ctypes.c_void_p), 3) == 0
+    np.testing.assert_allclose(sums, x.reshape(3, 256).sum(axis=1), rtol=1e-5)
+
+
+def test_barrier_not_reached_by_all_threads_is_a_launch_failure(lib):
+    out = np.zeros(256, np.float32)
+    assert lib.half_return_early(out.ctypes.data_as(ctypes.c_void_p)) == 719  # cudaErrorLaunchFailure
