@@ -109,6 +109,55 @@ __device__ __forceinline__ T Patch(const Geom& g, const T* __restrict__ x,
   return inside ? x[r.image + (int64_t(ih) * g.w + iw) * g.c + c] : T(0);
 }
 
+// The per-thread register tile: this thread's outputs are rows ty + i * kThreadsM
+// and columns tx + j * kThreadsN of the block's BM x BN tile.
+template <typename L, typename T>
+__device__ __forceinline__ void ZeroTile(T (&acc)[L::TM][L::TN]) {
+#pragma unroll
+  for (int i = 0; i < L::TM; ++i) {
+#pragma unroll
+    for (int j = 0; j < L::TN; ++j) acc[i][j] = T(0);
+  }
+}
+
+// acc[i][j] += term(a, b, i, j) over one staged BK-deep slice, a from the
+// row operand a_tile[kk][row], b from the column operand b_tile[kk][column].
+template <typename L, typename T, int kRowStride, int kColStride, typename Term>
+__device__ __forceinline__ void AccumulateSlice(const T (&a_tile)[L::BK][kRowStride],
+                                                const T (&b_tile)[L::BK][kColStride], int ty,
+                                                int tx, T (&acc)[L::TM][L::TN], Term term) {
+#pragma unroll
+  for (int kk = 0; kk < L::BK; ++kk) {
+    T a[L::TM], b[L::TN];
+#pragma unroll
+    for (int i = 0; i < L::TM; ++i) a[i] = a_tile[kk][ty + i * L::kThreadsM];
+#pragma unroll
+    for (int j = 0; j < L::TN; ++j) b[j] = b_tile[kk][tx + j * L::kThreadsN];
+#pragma unroll
+    for (int i = 0; i < L::TM; ++i) {
+#pragma unroll
+      for (int j = 0; j < L::TN; ++j) acc[i][j] += term(a[i], b[j], i, j);
+    }
+  }
+}
+
+// out[row * columns + column] = value(acc[i][j]) for this thread's outputs
+// inside rows x columns, the tile starting at (row0, col0).
+template <typename L, typename T, typename Value>
+__device__ __forceinline__ void StoreTile(const T (&acc)[L::TM][L::TN], int row0, int col0,
+                                          int rows, int columns, int ty, int tx,
+                                          T* __restrict__ out, Value value) {
+#pragma unroll
+  for (int i = 0; i < L::TM; ++i) {
+    const int row = row0 + ty + i * L::kThreadsM;
+#pragma unroll
+    for (int j = 0; j < L::TN; ++j) {
+      const int column = col0 + tx + j * L::kThreadsN;
+      if (row < rows && column < columns) out[int64_t(row) * columns + column] = value(acc[i][j]);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- forward
 
 // Grid (row tiles, column tiles); rows m over n*oh*ow, columns o.
@@ -133,11 +182,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   T acc[L::TM][L::TN];
-#pragma unroll
-  for (int i = 0; i < L::TM; ++i) {
-#pragma unroll
-    for (int j = 0; j < L::TN; ++j) acc[i][j] = T(0);
-  }
+  ZeroTile<L>(acc);
 
   for (int k0 = 0; k0 < g.depth; k0 += L::BK) {
     const int k = k0 + load_k;
@@ -153,31 +198,11 @@ __global__ void __launch_bounds__(kThreads)
       f_tile[kk][nn] = inside ? f[int64_t(k0 + kk) * g.o + o0 + nn] : T(0);
     }
     __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < L::BK; ++kk) {
-      T a[L::TM], b[L::TN];
-#pragma unroll
-      for (int i = 0; i < L::TM; ++i) a[i] = a_tile[kk][ty + i * L::kThreadsM];
-#pragma unroll
-      for (int j = 0; j < L::TN; ++j) b[j] = f_tile[kk][tx + j * L::kThreadsN];
-#pragma unroll
-      for (int i = 0; i < L::TM; ++i) {
-#pragma unroll
-        for (int j = 0; j < L::TN; ++j) acc[i][j] += AbsDiff(a[i], b[j]);
-      }
-    }
+    AccumulateSlice<L>(a_tile, f_tile, ty, tx, acc,
+                       [](T a, T f_value, int, int) { return AbsDiff(a, f_value); });
     __syncthreads();
   }
-
-#pragma unroll
-  for (int i = 0; i < L::TM; ++i) {
-    const int m = m0 + ty + i * L::kThreadsM;
-#pragma unroll
-    for (int j = 0; j < L::TN; ++j) {
-      const int o = o0 + tx + j * L::kThreadsN;
-      if (m < g.rows && o < g.o) y[int64_t(m) * g.o + o] = -acc[i][j];
-    }
-  }
+  StoreTile<L>(acc, m0, o0, g.rows, g.o, ty, tx, y, [](T sum) { return -sum; });
 }
 
 // ---------------------------------------------------------- input gradient
@@ -250,33 +275,14 @@ __global__ void __launch_bounds__(kThreads)
           f_tile[oo][cc] = inside ? f[f_base + int64_t(c0 + cc) * g.o + o0 + oo] : T(0);
         }
         __syncthreads();
-#pragma unroll
-        for (int oo = 0; oo < L::BK; ++oo) {
-          T d[L::TM], fv[L::TN];
-#pragma unroll
-          for (int i = 0; i < L::TM; ++i) d[i] = dy_tile[oo][ty + i * L::kThreadsM];
-#pragma unroll
-          for (int j = 0; j < L::TN; ++j) fv[j] = f_tile[oo][tx + j * L::kThreadsN];
-#pragma unroll
-          for (int i = 0; i < L::TM; ++i) {
-#pragma unroll
-            for (int j = 0; j < L::TN; ++j) acc[i][j] += HardTanh(fv[j] - xv[i][j]) * d[i];
-          }
-        }
+        AccumulateSlice<L>(dy_tile, f_tile, ty, tx, acc, [&](T d, T f_value, int i, int j) {
+          return HardTanh(f_value - xv[i][j]) * d;
+        });
         __syncthreads();
       }
     }
   }
-
-#pragma unroll
-  for (int i = 0; i < L::TM; ++i) {
-    const int p = p0 + ty + i * L::kThreadsM;
-#pragma unroll
-    for (int j = 0; j < L::TN; ++j) {
-      const int c = c0 + tx + j * L::kThreadsN;
-      if (p < positions && c < g.c) dx[int64_t(p) * g.c + c] = acc[i][j];
-    }
-  }
+  StoreTile<L>(acc, p0, c0, positions, g.c, ty, tx, dx, [](T sum) { return sum; });
 }
 
 // --------------------------------------------------------- filter gradient
@@ -311,11 +317,7 @@ __global__ void __launch_bounds__(kThreads)
   const int c = k % g.c, kw = (k / g.c) % g.kw, kh = k / (g.c * g.kw);
 
   T acc[L::TM][L::TN];
-#pragma unroll
-  for (int i = 0; i < L::TM; ++i) {
-#pragma unroll
-    for (int j = 0; j < L::TN; ++j) acc[i][j] = T(0);
-  }
+  ZeroTile<L>(acc);
 
   for (int m0 = m_begin; m0 < m_end; m0 += L::BK) {
 #pragma unroll
@@ -332,32 +334,11 @@ __global__ void __launch_bounds__(kThreads)
       dy_tile[mm][nn] = inside ? dy[int64_t(m0 + mm) * g.o + o0 + nn] : T(0);
     }
     __syncthreads();
-#pragma unroll
-    for (int mm = 0; mm < L::BK; ++mm) {
-      T a[L::TM], d[L::TN];
-#pragma unroll
-      for (int i = 0; i < L::TM; ++i) a[i] = a_tile[mm][ty + i * L::kThreadsM];
-#pragma unroll
-      for (int j = 0; j < L::TN; ++j) d[j] = dy_tile[mm][tx + j * L::kThreadsN];
-#pragma unroll
-      for (int i = 0; i < L::TM; ++i) {
-#pragma unroll
-        for (int j = 0; j < L::TN; ++j) acc[i][j] += a[i] * d[j];
-      }
-    }
+    AccumulateSlice<L>(a_tile, dy_tile, ty, tx, acc, [](T a, T d, int, int) { return a * d; });
     __syncthreads();
   }
-
-  T* out = partial + int64_t(blockIdx.z) * g.depth * g.o;
-#pragma unroll
-  for (int i = 0; i < L::TM; ++i) {
-    const int kk = k0 + ty + i * L::kThreadsM;
-#pragma unroll
-    for (int j = 0; j < L::TN; ++j) {
-      const int o = o0 + tx + j * L::kThreadsN;
-      if (kk < g.depth && o < g.o) out[int64_t(kk) * g.o + o] = acc[i][j];
-    }
-  }
+  StoreTile<L>(acc, k0, o0, g.depth, g.o, ty, tx, partial + int64_t(blockIdx.z) * g.depth * g.o,
+               [](T sum) { return sum; });
 }
 
 // Grid (column tiles of 32, splits), block (32, 8): colsum[split][o] = sum of
