@@ -48,13 +48,12 @@ def _train(model_dir, **overrides):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    # An adder student without a teacher trains ~3x faster than PKKD here,
-    # and 600 steps give ~90% test accuracy: enough margin between classes
-    # for the int8 agreement to mean something (a chance-level student's
-    # ReLUs can be dead on every calibration image).
-    return _train(tmp_path_factory.mktemp("export") / "run", method="ann", epochs=10,
-                  steps_per_epoch=60)
+def run_dir(digits_ann_run):
+    # tests/conftest.py: an adder student without a teacher, 600 steps, ~90%
+    # test accuracy: enough margin between classes for the int8 agreement to
+    # mean something (a chance-level student's ReLUs can be dead on every
+    # calibration image). Shared with tests/export_qat; nothing here writes to it.
+    return digits_ann_run
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +93,28 @@ def keras_probabilities(run_dir, test_split, tmp_path_factory):
     """
     work = tmp_path_factory.mktemp("keras")
     np.save(work / "images.npy", test_split[0])
-    result = {}
-    for backend in ("custom", "reference"):
+    children = {}
+    for backend in ("custom", "reference"):  # side by side: each mostly uses one core
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env.pop("ADDERNET_TF_BACKEND", None)
         if backend == "reference":
             env["ADDERNET_TF_BACKEND"] = "reference"
         out = work / f"{backend}.npy"
-        proc = subprocess.run([sys.executable, "-c", _STUDENT_PROBABILITIES, run_dir,
-                               str(work / "images.npy"), str(out)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        result[proc.stdout.split()[-1]] = np.load(out)
+        children[out] = subprocess.Popen(
+            [sys.executable, "-c", _STUDENT_PROBABILITIES, run_dir, str(work / "images.npy"),
+             str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+    result = {}
+    try:
+        for out, child in children.items():
+            stdout, stderr = child.communicate(timeout=120)
+            assert child.returncode == 0, stderr[-3000:]
+            result[stdout.split()[-1]] = np.load(out)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     return result
 
 

@@ -1,9 +1,11 @@
 """`addernet_tf.qat`: quantization-aware training with tfmot (tf_keras) to an int8 TFLite model.
 
-Everything runs in child processes: the trainer (Keras 3), `python -m
-addernet_tf.qat` (whose own tfmot child switches to legacy Keras) and the
-LiteRT interpreter (an int8 model can abort it). This process never imports
-tfmot, tf_keras or Keras.
+Everything runs in child processes: the trainer (Keras 3, tests/conftest.py's
+shared `digits_ann_run`), `python -m addernet_tf.qat` (whose own tfmot child
+switches to legacy Keras) and the LiteRT interpreter (an int8 model can abort
+it). This process never imports tfmot, tf_keras or Keras. The QAT command is a
+background job (tests/conftest.py): it starts as soon as the trained run is
+there, while the tests before this module run.
 """
 
 import collections
@@ -16,23 +18,6 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE_SIZE = 8
-
-_TRAIN = r"""
-import sys, types
-from absl import flags
-from trainers import flags as trainer_flags
-from trainers import pkkd
-
-values = flags.FlagValues()
-trainer_flags.define_flags(values)
-values(["pkkd"])
-config = types.SimpleNamespace(**{name: values[name].value for name in values})
-for name, value in dict(dataset="digits", image_size=8, model="resnet20", batch_size=16,
-                        verbose=0, model_dir=sys.argv[1], method="ann", epochs=10,
-                        steps_per_epoch=60).items():
-    setattr(config, name, value)
-pkkd.train(config)
-"""
 
 _RUN_INT8 = r"""
 import collections, json, sys
@@ -56,32 +41,31 @@ print(json.dumps({"ops": sorted({op["op_name"] for op in interpreter._get_ops_de
 """
 
 
-def _env():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def _env(base=None):
+    env = dict(os.environ if base is None else base, TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_USE_LEGACY_KERAS", None)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def _qat_job(background, workdir):
     # As tests/export: an adder student without a teacher, ~90% test accuracy.
-    run = tmp_path_factory.mktemp("qat") / "run"
-    proc = subprocess.run([sys.executable, "-c", _TRAIN, str(run)], cwd=REPO, env=_env(),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return str(run)
-
-
-@pytest.fixture(scope="module")
-def qat_result(run_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("qat_out") / "student_qat.tflite"
-    proc = subprocess.run(
+    run_dir = background.result("digits_ann_run")
+    out = workdir / "student_qat.tflite"
+    proc = background.run(
         [sys.executable, "-m", "addernet_tf.qat", f"--model_dir={run_dir}", f"--out={out}",
          "--epochs=1", "--steps_per_epoch=15", "--json"],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
+        cwd=REPO, env=_env(background.environ), timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+BACKGROUND_JOBS = {"qat_result": _qat_job}
+
+
+@pytest.fixture(scope="module")
+def qat_result(background):
+    return background.result("qat_result")
 
 
 def test_qat_int8_model_is_builtin_int8_and_accurate(qat_result):

@@ -4,6 +4,8 @@ A process holds one multi-device strategy, and the CPU split must come before
 TensorFlow runs any op, so every distributed run is a subprocess; this file is
 also their entry point (`python test_distribution.py worker|mirrored_step ...`).
 Each subprocess runs under a timeout: a hang in a collective fails the test.
+They are background jobs (tests/conftest.py): started ahead, while the tests
+before this file run.
 """
 
 import csv
@@ -12,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import types
 
 import keras
@@ -38,16 +41,17 @@ def _flag_values(*args):
     return values
 
 
-def _env(**extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+def _env(base=None, **extra):
+    env = dict(os.environ if base is None else base, TF_CPP_MIN_LOG_LEVEL="2", **extra)
     if "TF_CONFIG" not in extra:
         env.pop("TF_CONFIG", None)
     return env
 
 
-def _run(args, timeout, **env):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
+def _run(args, timeout, background):
+    """Runs a Python child in a background job (tests/conftest.py); it must succeed."""
+    proc = background.run([sys.executable, *args], cwd=REPO, env=_env(background.environ),
+                          timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -210,10 +214,20 @@ def test_custom_loop_non_finite_loss_names_the_step(tmp_path):
 # mirrored: 2 logical CPU devices (subprocesses)
 
 
-def test_mirrored_cli_trains_on_two_cpu_replicas(tmp_path):
-    run_dir = tmp_path / "run"
+def _mirrored_cli_job(background, workdir):
+    run_dir = workdir / "run"
     _run(["-m", "trainers.pkkd", *TINY, "--epochs=1", "--distribution_strategy=mirrored",
-          "--cpu_replicas=2", f"--model_dir={run_dir}"], timeout=240)
+          "--cpu_replicas=2", f"--model_dir={run_dir}"], timeout=240, background=background)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def mirrored_cli_run(background):
+    return background.result("mirrored_cli_run")
+
+
+def test_mirrored_cli_trains_on_two_cpu_replicas(mirrored_cli_run):
+    run_dir = mirrored_cli_run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["replicas"] == 2 and summary["flags"]["cpu_replicas"] == 2
     assert 0.0 <= summary["student_accuracy"] <= 1.0
@@ -295,11 +309,16 @@ def _mirrored_step_main(out):
     np.savez(out, **results)
 
 
+def _mirrored_step_job(background, workdir):
+    out = workdir / "weights.npz"
+    _run([os.path.abspath(__file__), "mirrored_step", str(out)], timeout=240,
+         background=background)
+    return out
+
+
 @pytest.fixture(scope="module")
-def mirrored_step(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mirrored_step") / "weights.npz"
-    _run([os.path.abspath(__file__), "mirrored_step", str(out)], timeout=240)
-    got = np.load(out)
+def mirrored_step(background):
+    got = np.load(background.result("mirrored_step"))
 
     def weights(prefix):
         keys = [k for k in got.files if k.startswith(prefix + "/")]
@@ -376,31 +395,51 @@ def _worker_main(argv):
     pkkd.train(values, callbacks=[_DumpWeights(values.dump)])
 
 
-def test_multi_worker_ends_with_identical_weights_on_both_workers(tmp_path):
+def _multi_worker_job(background, workdir):
+    """Both workers side by side; returns the work dir and each worker's
+    CompletedProcess (or the TimeoutExpired of a hang)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    run_dir = workdir / "run"
+    results = [None, None]
+
+    def work(index):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        try:
+            results[index] = background.run(
+                [sys.executable, os.path.abspath(__file__), "worker", *TINY, "--epochs=1",
+                 "--distribution_strategy=multi_worker", f"--model_dir={run_dir}",
+                 f"--dump={workdir / f'worker{index}.npz'}"],
+                cwd=REPO, env=_env(background.environ, TF_CONFIG=tf_config),
+                timeout=240)  # a hang in a collective fails here
+        except subprocess.TimeoutExpired as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return workdir, results
+
+
+# The mirrored and multi-worker runs are started ahead, while earlier tests run
+# (tests/conftest.py).
+BACKGROUND_JOBS = {"mirrored_step": _mirrored_step_job, "mirrored_cli_run": _mirrored_cli_job,
+                   "multi_worker_run": _multi_worker_job}
+
+
+@pytest.fixture(scope="module")
+def multi_worker_run(background):
+    return background.result("multi_worker_run")
+
+
+def test_multi_worker_ends_with_identical_weights_on_both_workers(multi_worker_run):
+    tmp_path, results = multi_worker_run
     run_dir = tmp_path / "run"
-    procs = []
-    try:
-        for index in range(2):
-            tf_config = json.dumps({"cluster": cluster,
-                                    "task": {"type": "worker", "index": index}})
-            with open(tmp_path / f"worker{index}.log", "w") as log:
-                procs.append(subprocess.Popen(
-                    [sys.executable, os.path.abspath(__file__), "worker", *TINY, "--epochs=1",
-                     "--distribution_strategy=multi_worker", f"--model_dir={run_dir}",
-                     f"--dump={tmp_path / f'worker{index}.npz'}"],
-                    cwd=REPO, env=_env(TF_CONFIG=tf_config), stdout=log,
-                    stderr=subprocess.STDOUT))
-        for proc in procs:
-            proc.wait(timeout=240)  # a hang in a collective fails here
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    logs = [(tmp_path / f"worker{i}.log").read_text()[-3000:] for i in range(2)]
-    assert [proc.returncode for proc in procs] == [0, 0], logs
+    logs = [(r.stdout + r.stderr)[-3000:] if isinstance(r, subprocess.CompletedProcess)
+            else repr(r) for r in results]
+    assert [getattr(r, "returncode", None) for r in results] == [0, 0], logs
 
     first, second = np.load(tmp_path / "worker0.npz"), np.load(tmp_path / "worker1.npz")
     assert len(first.files) == len(second.files) > 200  # student, teacher, PKKD heads

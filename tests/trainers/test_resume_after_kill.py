@@ -4,12 +4,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 import addernet_tf  # noqa: F401  (registers the layers that student.keras holds)
 
@@ -55,10 +55,10 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(mode, out, args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, "-c", _SCRIPT, mode, out, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+def _run(background, mode, out, args):
+    env = dict(background.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    return background.run([sys.executable, "-c", _SCRIPT, mode, out, *args], cwd=REPO, env=env,
+                          timeout=300)
 
 
 def _weights(model_dir, name):
@@ -67,23 +67,58 @@ def _weights(model_dir, name):
     return [np.asarray(w) for w in model.weights]
 
 
-def test_resume_after_sigkill(tmp_path):
+def _kill_and_resume(background, tmp_path):
+    """The two runs, with what the test checks between them (a background job).
+
+    Returns a dict: "killed" and "resumed" (CompletedProcess; "resumed" absent
+    when the first run did not die as planned), "backup_after_kill" (the
+    backup folder existed then), "rows_after_kill" (history.csv's lines then),
+    and the paths "model_dir", "saved" (epoch 1's weights, copied after the
+    kill) and "probe" (the probe's output prefix).
+    """
     model_dir = str(tmp_path / "run")
     args = ["--dataset=digits", "--image_size=8", "--model=resnet20", "--method=pkkd",
             "--epochs=3", f"--steps_per_epoch={STEPS}", "--batch_size=16", "--verbose=0",
             f"--model_dir={model_dir}"]
-    killed = _run("kill", str(tmp_path / "unused"), args)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert os.path.isdir(os.path.join(model_dir, "backup"))
-    rows = open(os.path.join(model_dir, "history.csv")).read().splitlines()
-    assert len(rows) == 2  # header + epoch 1
+    state = {"model_dir": model_dir}
+    state["killed"] = _run(background, "kill", str(tmp_path / "unused"), args)
+    if state["killed"].returncode != -signal.SIGKILL:
+        return state
+    state["backup_after_kill"] = os.path.isdir(os.path.join(model_dir, "backup"))
+    history = os.path.join(model_dir, "history.csv")
+    state["rows_after_kill"] = (open(history).read().splitlines()
+                                if os.path.exists(history) else None)
     saved = tmp_path / "epoch1"
     saved.mkdir()
     for name in ("student.weights.h5", "teacher.weights.h5"):
         shutil.copy(os.path.join(model_dir, name), saved / name)
+    state["saved"] = saved
 
-    probe = str(tmp_path / "probe")
-    resumed = _run("probe", probe, args)
+    state["probe"] = probe = str(tmp_path / "probe")
+    state["resumed"] = _run(background, "probe", probe, args)
+    return state
+
+
+# Started ahead, while earlier tests run (tests/conftest.py).
+BACKGROUND_JOBS = {"kill_and_resume": _kill_and_resume}
+
+
+@pytest.fixture
+def kill_and_resume(background):
+    return background.result("kill_and_resume")
+
+
+def test_resume_after_sigkill(kill_and_resume):
+    state = kill_and_resume
+    model_dir, killed = state["model_dir"], state["killed"]
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert state["backup_after_kill"]
+    rows = state["rows_after_kill"]
+    assert rows is not None and len(rows) == 2  # header + epoch 1
+    saved = state["saved"]
+
+    probe = state["probe"]
+    resumed = state["resumed"]
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     with open(probe + ".json") as f:
         start = json.load(f)

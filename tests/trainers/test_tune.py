@@ -1,5 +1,6 @@
 """`python -m trainers.tune`: real tiny searches, resume, tied alpha = beta, hyperband, errors."""
 
+import gc
 import json
 import math
 import os
@@ -32,10 +33,16 @@ _TF_NATIVE_LOG = re.compile(
     r"|To enable the following instructions)")
 
 
-def _run_cli(*args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-m", "trainers.tune", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def _run_cli(*args, timeout=300, background=None):
+    """Runs `python -m trainers.tune` (in a background job: with `background.run`)."""
+    argv = [sys.executable, "-m", "trainers.tune", *args]
+    if background is None:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    else:
+        env = dict(background.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        proc = background.run(argv, cwd=REPO, env=env, timeout=timeout)
     own = [line for line in proc.stderr.splitlines()
            if line.strip() and not _TF_NATIVE_LOG.match(line)]
     return proc, own
@@ -67,6 +74,20 @@ def _parse_best_flags(path):
     return values
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _objects_from_earlier_tests_frozen():
+    """Every trial runs `keras.backend.clear_session()` and `gc.collect()`, each
+    a full collection: late in a whole-suite run, with all that the earlier
+    tests left in memory, ~2 s per trial. `gc.freeze()` leaves what is alive
+    when this module starts out of those collections (should some of it die
+    meanwhile, it is collected after `gc.unfreeze()`); what the trials create
+    is collected as before. The code under test runs unchanged."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 class _FakeTrain:
     """Stands in for `pkkd.train`: records configs, returns a score of the values."""
 
@@ -89,14 +110,21 @@ class _Killed(BaseException):
     """A kill in the middle of a search (KerasTuner catches only `Exception`)."""
 
 
-@pytest.fixture(scope="module")
-def cli_search(tmp_path_factory):
-    """A real two-trial random search, run as the command line runs it."""
-    root = tmp_path_factory.mktemp("cli")
+def _cli_search_job(background, root):
     proc, own = _run_cli(f"--flagfile={FLAGFILE}", *TINY, f"--model_dir={root / 'run'}",
-                         "--tuner=random", "--max_trials=2")
+                         "--tuner=random", "--max_trials=2", background=background)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc, own, root / "run_tune"
+
+
+# Started ahead, while earlier tests run (tests/conftest.py).
+BACKGROUND_JOBS = {"cli_search": _cli_search_job}
+
+
+@pytest.fixture(scope="module")
+def cli_search(background):
+    """A real two-trial random search, run as the command line runs it."""
+    return background.result("cli_search")
 
 
 def test_cli_random_search_completes_and_prints_a_ranked_table(cli_search):
