@@ -14,6 +14,7 @@ libdir, flags, sources (space-separated) and exits 1 with a one-line reason
 when ADDERNET_TF_CUDA=1 cannot be met.
 """
 
+import functools
 import glob
 import os
 import re
@@ -64,8 +65,9 @@ def flags():
     return BASE_FLAGS + gencode
 
 
+@functools.lru_cache(maxsize=None)
 def libdir():
-    """Folder holding libcudart_static.a, or None."""
+    """Folder holding libcudart_static.a, or None (asks nvcc once per process)."""
     candidates = []
     if os.environ.get("CUDA_HOME"):
         candidates.append(os.environ["CUDA_HOME"])

@@ -14,10 +14,11 @@ import ctypes
 import hashlib
 import os
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
+
+from custom_ops import cuda_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "custom_ops" / "cc" / "kernels"
@@ -27,13 +28,12 @@ HEADERS = sorted(KERNELS.glob("*.h")) + [EMULATION_HEADER]
 BUILD_DIR = ROOT / "build" / "cuda_launchers"
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-_CTYPE = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
 
 
 def gpu_unavailable_reason():
     """None when CuPy sees a CUDA device and nvcc exists, else why not."""
-    if shutil.which("nvcc") is None:
-        return "nvcc is not on PATH"
+    if cuda_config.nvcc() is None:
+        return f"nvcc not found (NVCC={os.environ.get('NVCC', 'nvcc')!r})"
     try:
         import cupy  # pylint: disable=import-outside-toplevel
     except ImportError as err:
@@ -74,7 +74,7 @@ def build(backend):
         link = ["-lpthread"]
     elif backend == "cuda":
         arch = _local_arch()
-        command = ["nvcc", "-x", "cu", "-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC",
+        command = [cuda_config.nvcc(), "-shared", *cuda_config.BASE_FLAGS,
                    f"-gencode=arch=compute_{arch},code=sm_{arch}"]
         link = []
     else:

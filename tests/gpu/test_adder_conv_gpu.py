@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(_ROOT / "tests" / "ops"), str(_ROOT / "custom_ops")]
-import cuda_launchers  # noqa: E402  pylint: disable=wrong-import-position
+sys.path[:0] = [str(_ROOT / "tests" / "ops"), str(_ROOT)]
 import numpy_reference as ref  # noqa: E402  pylint: disable=wrong-import-position
+from custom_ops import cuda_launchers  # noqa: E402  pylint: disable=wrong-import-position
 
 RANDOM_CASES = 120
 

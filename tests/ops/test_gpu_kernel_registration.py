@@ -6,24 +6,19 @@ ADDERNET_TF_CUDA=1; never with ADDERNET_TF_CUDA=0). A CUDA build must still
 load here, on a machine without a GPU: all the ops tests run against it.
 """
 
-import importlib.util
 import pathlib
+import sys
 
 import pytest
 from tensorflow.python.framework import kernels
 
 import adder_conv_backends
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from custom_ops import cuda_config  # noqa: E402  pylint: disable=wrong-import-position
+
 OPS = ["Addernet>AdderConv2D", "Addernet>AdderConv2DBackpropInput",
        "Addernet>AdderConv2DBackpropFilter"]
-
-
-def _cuda_config():
-    path = pathlib.Path(__file__).resolve().parents[2] / "custom_ops" / "cuda_config.py"
-    spec = importlib.util.spec_from_file_location("cuda_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -34,7 +29,7 @@ def test_gpu_kernels_registered_iff_cuda_build(op):
     cpu = {("CPU", 1), ("CPU", 2)}  # float, double
     gpu = {("GPU", 1), ("GPU", 2)}
     assert cpu <= registered
-    if _cuda_config().enabled():
+    if cuda_config.enabled():
         assert gpu <= registered, f"CUDA is configured here but {op} has no GPU kernels: {registered}"
     else:
         assert not registered & gpu, f"CPU-only build registered GPU kernels for {op}: {registered}"
