@@ -51,7 +51,8 @@ def _random_case(seed):
 
 # Chosen to hit every tiling (output columns <= 16, <= 32, <= 64, and the
 # 128 x 128 tile that needs >= 264 blocks), partial tiles, windows that see
-# only padding and input positions that no window covers.
+# only padding and input positions that no window covers, and input-gradient
+# stride phases that no kernel offset meets or that hold a single position.
 EDGE_CASES = {
     "1x1_stride2": ((2, 7, 9, 5), (1, 1, 5, 3), (2, 2), "VALID"),
     "window_is_input": ((2, 5, 4, 3), (5, 4, 3, 6), (1, 1), "VALID"),
@@ -61,6 +62,8 @@ EDGE_CASES = {
     "channels_129": ((1, 5, 5, 129), (3, 3, 129, 129), (1, 2), "SAME"),
     "resnet20_first_stage": ((2, 8, 8, 16), (3, 3, 16, 16), (1, 1), [[0, 0], [1, 1], [1, 1], [0, 0]]),
     "resnet20_downsample": ((2, 8, 8, 16), (3, 3, 16, 32), (2, 2), [[0, 0], [1, 1], [1, 1], [0, 0]]),
+    "stride_beyond_input": ((2, 3, 2, 3), (1, 1, 3, 4), (5, 4), "VALID"),
+    "stride_phases_uneven_pads": ((1, 9, 8, 5), (3, 2, 5, 7), (2, 3), [[0, 0], [2, 0], [1, 3], [0, 0]]),
     "forward_large_tile": ((1, 65, 65, 2), (3, 3, 2, 1024), (1, 1), "SAME"),
     "input_grad_large_tile": ((4, 65, 65, 256), (1, 1, 256, 4), (1, 1), "VALID"),
     "filter_grad_large_tile": ((1, 3, 3, 470), (3, 3, 470, 1024), (1, 1), "VALID"),

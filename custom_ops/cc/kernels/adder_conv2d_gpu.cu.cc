@@ -12,7 +12,8 @@
 // with strides (threads of a warp touch consecutive columns, so shared-memory
 // reads and global stores are conflict-free and coalesced). dX gathers over
 // the windows that cover each input position instead of scattering, so no
-// kernel uses atomics and results are deterministic.
+// kernel uses atomics and results are deterministic; its rows are grouped by
+// stride phase, so each block visits only the kernel offsets that meet them.
 //
 // Index arithmetic is 32-bit (the OpKernel rejects larger tensors, see
 // FitsInt32); element offsets into global memory are 64-bit.
@@ -141,19 +142,31 @@ __device__ __forceinline__ void AccumulateSlice(const T (&a_tile)[L::BK][kRowStr
   }
 }
 
-// out[row * columns + column] = value(acc[i][j]) for this thread's outputs
-// inside rows x columns, the tile starting at (row0, col0).
-template <typename L, typename T, typename Value>
-__device__ __forceinline__ void StoreTile(const T (&acc)[L::TM][L::TN], int row0, int col0,
-                                          int rows, int columns, int ty, int tx,
-                                          T* __restrict__ out, Value value) {
+// Where this thread's rows of a tile starting at row0 begin in a row-major
+// rows x columns output: row * columns, or -1 past the last row.
+template <typename L>
+__device__ __forceinline__ void DenseRows(int row0, int rows, int columns, int ty,
+                                          int64_t (&out_row)[L::TM]) {
 #pragma unroll
   for (int i = 0; i < L::TM; ++i) {
     const int row = row0 + ty + i * L::kThreadsM;
+    out_row[i] = row < rows ? int64_t(row) * columns : -1;
+  }
+}
+
+// out[out_row[i] + column] = value(acc[i][j]) for this thread's outputs, the
+// tile's columns starting at col0; rows with out_row[i] < 0 are skipped.
+template <typename L, typename T, typename Value>
+__device__ __forceinline__ void StoreTile(const T (&acc)[L::TM][L::TN],
+                                          const int64_t (&out_row)[L::TM], int col0,
+                                          int columns, int tx, T* __restrict__ out,
+                                          Value value) {
+#pragma unroll
+  for (int i = 0; i < L::TM; ++i) {
 #pragma unroll
     for (int j = 0; j < L::TN; ++j) {
       const int column = col0 + tx + j * L::kThreadsN;
-      if (row < rows && column < columns) out[int64_t(row) * columns + column] = value(acc[i][j]);
+      if (out_row[i] >= 0 && column < columns) out[out_row[i] + column] = value(acc[i][j]);
     }
   }
 }
@@ -202,70 +215,116 @@ __global__ void __launch_bounds__(kThreads)
                        [](T a, T f_value, int, int) { return AbsDiff(a, f_value); });
     __syncthreads();
   }
-  StoreTile<L>(acc, m0, o0, g.rows, g.o, ty, tx, y, [](T sum) { return -sum; });
+  int64_t out_row[L::TM];
+  DenseRows<L>(m0, g.rows, g.o, ty, out_row);
+  StoreTile<L>(acc, out_row, o0, g.o, tx, y, [](T sum) { return -sum; });
 }
 
 // ---------------------------------------------------------- input gradient
 
-// Grid (row tiles, column tiles); rows p over n*h*w input positions, columns
-// c. For each kernel offset (kh, kw) a row p = (n, ih, iw) meets output
-// position ((ih + pt - kh) / sh, (iw + pl - kw) / sw) when both divisions are
-// exact and in range; otherwise its dY slice is staged as zeros.
+// Input positions grouped by stride phase. Phase (a, b), a < min(sh, h) and
+// b < min(sw, w), holds the positions ih = a + i * sh, iw = b + j * sw. Such a
+// position meets the kernel offsets kh ≡ a + pt, kw ≡ b + pl (mod stride)
+// and no others, at output row oh = (a + pt) / sh + i - (kh - kh_first) / sh
+// (likewise for ow), so a block of one phase visits only the (kh, kw) that
+// contribute: 1 / (sh * sw) of them on average.
+struct Phase {
+  int a, b;                     // first input row and column of the phase
+  int rows_h, rows_w, rows;     // positions along h, along w, and n * rows_h * rows_w
+  int kh_first, kw_first;       // first kernel offsets met
+  int oh_base, ow_base;         // output row / column met by i = 0, kh = kh_first
+};
+
+__device__ __forceinline__ Phase PhaseOf(const Geom& g, int phase) {
+  Phase s;
+  const int phases_w = min(g.sw, g.w);
+  s.a = phase / phases_w;
+  s.b = phase % phases_w;
+  s.rows_h = (g.h - s.a + g.sh - 1) / g.sh;
+  s.rows_w = (g.w - s.b + g.sw - 1) / g.sw;
+  s.rows = g.n * s.rows_h * s.rows_w;
+  s.kh_first = (s.a + g.pt) % g.sh;
+  s.kw_first = (s.b + g.pl) % g.sw;
+  s.oh_base = (s.a + g.pt) / g.sh;
+  s.ow_base = (s.b + g.pl) / g.sw;
+  return s;
+}
+
+// Row q of a phase as (n, i, j); n = -1 past the phase's rows.
+struct PhaseRow {
+  int n, i, j;
+};
+
+__device__ __forceinline__ PhaseRow PhaseRowOf(const Phase& s, int q) {
+  PhaseRow r;
+  const int qq = q < s.rows ? q : 0;
+  r.j = qq % s.rows_w;
+  r.i = (qq / s.rows_w) % s.rows_h;
+  r.n = q < s.rows ? qq / (s.rows_w * s.rows_h) : -1;
+  return r;
+}
+
+// Offset of X[n, a + i * sh, b + j * sw, 0] for a row of phase s, or -1.
+__device__ __forceinline__ int64_t PositionOffset(const Geom& g, const Phase& s, const PhaseRow& r) {
+  if (r.n < 0) return -1;
+  const int ih = s.a + r.i * g.sh, iw = s.b + r.j * g.sw;
+  return ((int64_t(r.n) * g.h + ih) * g.w + iw) * g.c;
+}
+
+// Grid (phases * tiles_per_phase, column tiles); rows are the positions of
+// one phase, columns c.
 template <typename T, typename L>
 __global__ void __launch_bounds__(kThreads)
-    BackpropInputKernel(Geom g, const T* __restrict__ x, const T* __restrict__ f,
-                        const T* __restrict__ dy, T* __restrict__ dx) {
+    BackpropInputKernel(Geom g, int tiles_per_phase, const T* __restrict__ x,
+                        const T* __restrict__ f, const T* __restrict__ dy,
+                        T* __restrict__ dx) {
   constexpr int kRowsPerThread = L::BM * L::BK / kThreads;
   __shared__ T dy_tile[L::BK][L::BM + 1];
   __shared__ T f_tile[L::BK][L::BN + 1];
+  const Phase s = PhaseOf(g, blockIdx.x / tiles_per_phase);
+  const int q0 = (blockIdx.x % tiles_per_phase) * L::BM, c0 = blockIdx.y * L::BN;
+  if (q0 >= s.rows) return;  // the whole block: no barrier is skipped
   const int tid = threadIdx.x;
   const int tx = tid % L::kThreadsN, ty = tid / L::kThreadsN;
-  const int p0 = blockIdx.x * L::BM, c0 = blockIdx.y * L::BN;
-  const int positions = g.n * g.h * g.w;
 
+  int64_t out_row[L::TM];
   T xv[L::TM][L::TN], acc[L::TM][L::TN];
 #pragma unroll
   for (int i = 0; i < L::TM; ++i) {
-    const int p = p0 + ty + i * L::kThreadsM;
+    out_row[i] = PositionOffset(g, s, PhaseRowOf(s, q0 + ty + i * L::kThreadsM));
 #pragma unroll
     for (int j = 0; j < L::TN; ++j) {
       const int c = c0 + tx + j * L::kThreadsN;
-      xv[i][j] = p < positions && c < g.c ? x[int64_t(p) * g.c + c] : T(0);
+      xv[i][j] = out_row[i] >= 0 && c < g.c ? x[out_row[i] + c] : T(0);
       acc[i][j] = T(0);
     }
   }
 
-  // This thread stages dy_tile[load_o][load_p + r * kThreads / BK].
+  // This thread stages dy_tile[load_o][load_q + r * kThreads / BK].
   const int load_o = tid % L::BK;
-  const int load_p = tid / L::BK;
-  int n_of[kRowsPerThread], ih_of[kRowsPerThread], iw_of[kRowsPerThread];
+  const int load_q = tid / L::BK;
+  PhaseRow staged[kRowsPerThread];
 #pragma unroll
   for (int r = 0; r < kRowsPerThread; ++r) {
-    const int p = p0 + load_p + r * (kThreads / L::BK);
-    const int pp = p < positions ? p : 0;
-    iw_of[r] = pp % g.w + g.pl;
-    ih_of[r] = (pp / g.w) % g.h + g.pt;
-    n_of[r] = p < positions ? pp / (g.w * g.h) : -1;
+    staged[r] = PhaseRowOf(s, q0 + load_q + r * (kThreads / L::BK));
   }
 
-  for (int kh = 0; kh < g.kh; ++kh) {
-    for (int kw = 0; kw < g.kw; ++kw) {
+  for (int kh = s.kh_first, th = 0; kh < g.kh; kh += g.sh, ++th) {
+    for (int kw = s.kw_first, tw = 0; kw < g.kw; kw += g.sw, ++tw) {
       // Offset of dY[n, oh, ow, 0] met by each staged row, or -1.
       int64_t dy_row[kRowsPerThread];
 #pragma unroll
       for (int r = 0; r < kRowsPerThread; ++r) {
-        const int th = ih_of[r] - kh, tw = iw_of[r] - kw;
-        const int oh = th / g.sh, ow = tw / g.sw;
-        const bool meets = n_of[r] >= 0 && th >= 0 && tw >= 0 && th % g.sh == 0 &&
-                           tw % g.sw == 0 && oh < g.oh && ow < g.ow;
-        dy_row[r] = meets ? ((int64_t(n_of[r]) * g.oh + oh) * g.ow + ow) * g.o : -1;
+        const int oh = s.oh_base + staged[r].i - th, ow = s.ow_base + staged[r].j - tw;
+        const bool meets = staged[r].n >= 0 && oh >= 0 && ow >= 0 && oh < g.oh && ow < g.ow;
+        dy_row[r] = meets ? ((int64_t(staged[r].n) * g.oh + oh) * g.ow + ow) * g.o : -1;
       }
       const int64_t f_base = (int64_t(kh) * g.kw + kw) * g.c * g.o;
       for (int o0 = 0; o0 < g.o; o0 += L::BK) {
         const int o = o0 + load_o;
 #pragma unroll
         for (int r = 0; r < kRowsPerThread; ++r) {
-          dy_tile[load_o][load_p + r * (kThreads / L::BK)] =
+          dy_tile[load_o][load_q + r * (kThreads / L::BK)] =
               dy_row[r] >= 0 && o < g.o ? dy[dy_row[r] + o] : T(0);
         }
         // F[kh, kw, c, o] is contiguous in o: consecutive threads take consecutive o.
@@ -282,7 +341,8 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  StoreTile<L>(acc, p0, c0, positions, g.c, ty, tx, dx, [](T sum) { return sum; });
+  // Positions no kernel offset meets (kh_first >= kh) store zeros.
+  StoreTile<L>(acc, out_row, c0, g.c, tx, dx, [](T sum) { return sum; });
 }
 
 // --------------------------------------------------------- filter gradient
@@ -337,7 +397,9 @@ __global__ void __launch_bounds__(kThreads)
     AccumulateSlice<L>(a_tile, dy_tile, ty, tx, acc, [](T a, T d, int, int) { return a * d; });
     __syncthreads();
   }
-  StoreTile<L>(acc, k0, o0, g.depth, g.o, ty, tx, partial + int64_t(blockIdx.z) * g.depth * g.o,
+  int64_t out_row[L::TM];
+  DenseRows<L>(k0, g.depth, g.o, ty, out_row);
+  StoreTile<L>(acc, out_row, o0, g.o, tx, partial + int64_t(blockIdx.z) * g.depth * g.o,
                [](T sum) { return sum; });
 }
 
@@ -436,12 +498,16 @@ int AdderConv2DBackpropInput(const AdderConvGeometry& geometry, const T* input,
   const Geom g = ToGeom(geometry);
   const int64_t positions = int64_t(g.n) * g.h * g.w;
   if (positions == 0 || g.c == 0) return 0;
-  return WithTiling<T>(positions, g.c, [&](auto tiling) {
+  // Phase (0, 0) has the most positions; FitsInt32 bounds phases * tiles.
+  const int64_t phases = int64_t(std::min(g.sh, g.h)) * std::min(g.sw, g.w);
+  const int64_t most_rows = int64_t(g.n) * CeilDiv(g.h, g.sh) * CeilDiv(g.w, g.sw);
+  return WithTiling<T>(most_rows, g.c, [&](auto tiling) {
     using L = decltype(tiling);
-    const dim3 grid(CeilDiv(positions, L::BM), CeilDiv(g.c, L::BN));
+    const int tiles_per_phase = CeilDiv(most_rows, L::BM);
+    const dim3 grid(unsigned(phases * tiles_per_phase), CeilDiv(g.c, L::BN));
     auto kernel = BackpropInputKernel<T, L>;
-    ADDERNET_LAUNCH(kernel, grid, dim3(kThreads), stream, g, input, filter, out_backprop,
-                    input_backprop);
+    ADDERNET_LAUNCH(kernel, grid, dim3(kThreads), stream, g, tiles_per_phase, input, filter,
+                    out_backprop, input_backprop);
     return LastError();
   });
 }

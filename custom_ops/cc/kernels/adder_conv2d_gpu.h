@@ -37,6 +37,8 @@ inline bool FitsInt32(const AdderConvGeometry& g) {
       g.out_height * g.stride_h + g.kernel_height + g.in_height,
       g.out_width * g.stride_w + g.kernel_width + g.in_width,
       g.pad_top + g.in_height, g.pad_left + g.in_width,
+      // The input gradient's grid: stride phases x row tiles stays below this.
+      2 * g.batch * g.in_height * g.in_width,
   };
   for (int64_t s : sizes) {
     if (s >= limit) return false;
