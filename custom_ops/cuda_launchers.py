@@ -8,6 +8,10 @@ tests/gpu and benchmarks/adder_conv_gpu.py. Two ways to run the same sources:
 `load(backend)` gives the raw ctypes library (pointer-level functions named
 addernet_adder_conv2d_{forward,backprop_input,backprop_filter}_{f32,f64});
 `Launchers(backend)` wraps it for NumPy in, NumPy out.
+
+`build_emulated_opkernels()` builds a third, TensorFlow-side variant: the GPU
+OpKernels of adder_conv2d_op_gpu.cc on DEVICE_CPU under the kernel label
+"cuda_emulation", calling the emulated launchers (tests/ops run them in TF).
 """
 
 import ctypes
@@ -24,6 +28,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "custom_ops" / "cc" / "kernels"
 SOURCES = sorted(KERNELS.glob("*.cu.cc"))
 EMULATION_HEADER = ROOT / "custom_ops" / "emulation" / "cuda_emulation.h"
+GPU_OPKERNELS = KERNELS / "adder_conv2d_op_gpu.cc"
+EMULATION_FLAGS = ["-std=c++20", "-fPIC", "-x", "c++", "-include", str(EMULATION_HEADER),
+                   "-DADDERNET_CUDA_EMULATION", "-Wall", "-Werror", "-Wno-unknown-pragmas"]
 HEADERS = sorted(KERNELS.glob("*.h")) + [EMULATION_HEADER]
 BUILD_DIR = ROOT / "build" / "cuda_launchers"
 
@@ -58,7 +65,7 @@ def _local_arch():
 
 def _digest(*parts):
     h = hashlib.sha256()
-    for path in SOURCES + HEADERS:
+    for path in SOURCES + HEADERS + [GPU_OPKERNELS]:
         h.update(path.read_bytes())
     for part in parts:
         h.update(repr(part).encode())
@@ -68,9 +75,7 @@ def _digest(*parts):
 def build(backend):
     """Path of the launcher library for `backend`, compiled once per source hash."""
     if backend == "emulated":
-        command = ["g++", "-std=c++20", "-O2", "-fPIC", "-shared", "-x", "c++",
-                   "-include", str(EMULATION_HEADER),
-                   "-DADDERNET_CUDA_EMULATION", "-Wall", "-Werror", "-Wno-unknown-pragmas"]
+        command = ["g++", "-O2", "-shared", *EMULATION_FLAGS]
         link = ["-lpthread"]
     elif backend == "cuda":
         arch = _local_arch()
@@ -87,6 +92,48 @@ def build(backend):
                        + ["-o", str(tmp)] + link, check=True)
         tmp.replace(out)
     return out
+
+
+def build_emulated_opkernels():
+    """Path of the emulated GPU OpKernel library, compiled once per source hash.
+
+    Load the main op library first (it registers the ops), then this one with
+    tf.load_op_library; ops built under the kernel label map
+    {op name: "cuda_emulation"} then run adder_conv2d_op_gpu.cc's OpKernels.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tf_flags = tf.sysconfig.get_compile_flags()
+    link = tf.sysconfig.get_link_flags()
+    out = (BUILD_DIR / "emulated_opkernels" / _digest(tf.__version__, tf_flags, EMULATION_FLAGS)
+           / "libadder_conv2d_gpu_opkernels_emulated.so")
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    jobs = [["g++", "-O2", *EMULATION_FLAGS, "-I", str(ROOT), "-c", str(src)] for src in SOURCES]
+    jobs.append(["g++", "-O2", "-fPIC", "-std=c++17", *tf_flags, "-I", str(ROOT),
+                 "-DADDERNET_WITH_CUDA=1", "-DADDERNET_CUDA_EMULATION",
+                 "-Wno-deprecated-declarations", "-Wno-interference-size", "-c", str(GPU_OPKERNELS)])
+    objects = [out.parent / f"{i}.{os.getpid()}.o" for i in range(len(jobs))]
+    procs = [subprocess.Popen(job + ["-o", str(obj)]) for job, obj in zip(jobs, objects)]
+    failed = [job for job, proc in zip(jobs, procs) if proc.wait() != 0]
+    if failed:
+        raise RuntimeError(f"compiling the emulated GPU OpKernels failed: {failed[0]}")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    # -Bsymbolic: the launchers called here are this library's emulated ones,
+    # never the CUDA launchers of a loaded main library with the same names.
+    subprocess.run(["g++", "-shared", "-Wl,-Bsymbolic", "-o", str(tmp), *map(str, objects),
+                    *link, "-lpthread"], check=True)
+    for obj in objects:
+        obj.unlink()
+    tmp.replace(out)
+    return out
+
+
+def emulated_launch_count(library):
+    """Kernel launches the CUDA emulation in `library` (a path) has run so far."""
+    fn = ctypes.CDLL(str(library)).addernet_cuda_emulation_launches
+    fn.restype = ctypes.c_uint64
+    return fn()
 
 
 def geometry(x_shape, f_shape, strides, pads):

@@ -17,6 +17,7 @@
 #include <ucontext.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -43,7 +44,13 @@ using std::min;
 namespace cuda_emulation {
 
 inline dim3 thread_index, block_index, block_dim, grid_dim;
-inline cudaError_t last_error = cudaSuccess;
+// Per host thread, as the CUDA runtime keeps it.
+inline thread_local cudaError_t last_error = cudaSuccess;
+// Launches so far, so a test can tell that a kernel really ran here.
+inline std::atomic<uint64_t> launches{0};
+// One launch at a time in the process (TensorFlow runs ops on several
+// threads): the globals above and the kernels' __shared__ statics are shared.
+inline std::mutex launch_mutex;
 
 struct Block {
   ucontext_t scheduler;
@@ -69,8 +76,8 @@ inline void SetThreadIndex(unsigned t) {
 // have finished. Launches are serialized.
 template <typename Body>
 void Launch(dim3 grid, dim3 block_shape, Body&& body) {
-  static std::mutex one_launch_at_a_time;
-  std::lock_guard<std::mutex> lock(one_launch_at_a_time);
+  std::lock_guard<std::mutex> lock(launch_mutex);
+  ++launches;
   constexpr size_t kStackBytes = 64 * 1024;
   const unsigned threads = block_shape.x * block_shape.y * block_shape.z;
   const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;

@@ -54,3 +54,10 @@ cudaStream_t AsStream(void* stream) { return static_cast<cudaStream_t>(stream); 
 ADDERNET_C_API(f32, float)
 ADDERNET_C_API(f64, double)
 #undef ADDERNET_C_API
+
+#ifdef ADDERNET_CUDA_EMULATION
+// Kernel launches the CPU emulation has run in this process.
+extern "C" uint64_t addernet_cuda_emulation_launches() {
+  return ::cuda_emulation::launches.load();
+}
+#endif

@@ -4,18 +4,31 @@
 // headers only; empty unless the build enables CUDA (ADDERNET_WITH_CUDA=1,
 // which setup.py and custom_ops/BUILD set, with the nvcc-built launchers,
 // when custom_ops/cuda_config.py says so).
+//
+// With ADDERNET_CUDA_EMULATION as well, the same OpKernels are registered on
+// DEVICE_CPU under the kernel label "cuda_emulation" and call launchers run
+// by custom_ops/emulation/cuda_emulation.h: a test-only library
+// (custom_ops/cuda_launchers.py, build_emulated_opkernels) that runs this file
+// inside TensorFlow where there is no GPU.
 
 #if ADDERNET_WITH_CUDA
 
 #include "absl/strings/str_cat.h"
 #include "custom_ops/cc/kernels/adder_conv2d_gpu.h"
 #include "custom_ops/cc/kernels/adder_conv2d_op_base.h"
+#ifndef ADDERNET_CUDA_EMULATION
 #include "xla/stream_executor/stream.h"
+#endif
 
 namespace addernet {
 namespace {
 
-using ::tensorflow::DEVICE_GPU;
+#ifdef ADDERNET_CUDA_EMULATION
+#define ADDERNET_GPU_KERNEL(op) \
+  Name(op).Device(::tensorflow::DEVICE_CPU).Label("cuda_emulation")
+#else
+#define ADDERNET_GPU_KERNEL(op) Name(op).Device(::tensorflow::DEVICE_GPU)
+#endif
 
 class AdderConv2DGpuOpBase : public AdderConv2DOpBase {
  public:
@@ -23,8 +36,13 @@ class AdderConv2DGpuOpBase : public AdderConv2DOpBase {
 
  protected:
   static cudaStream_t Stream(OpKernelContext* ctx) {
+#ifdef ADDERNET_CUDA_EMULATION
+    (void)ctx;
+    return nullptr;  // the emulation runs each launch to completion
+#else
     return static_cast<cudaStream_t>(
         ctx->op_device_context()->stream()->platform_specific_handle().stream);
+#endif
   }
 
   static absl::Status CheckIndexing(const AdderConvGeometry& g) {
@@ -109,22 +127,20 @@ class AdderConv2DBackpropFilterGpuOp : public AdderConv2DGpuOpBase {
   }
 };
 
-#define REGISTER_GPU(T)                                                       \
-  REGISTER_KERNEL_BUILDER(                                                    \
-      Name("Addernet>AdderConv2D").Device(DEVICE_GPU).TypeConstraint<T>("T"), \
-      AdderConv2DGpuOp<T>);                                                   \
-  REGISTER_KERNEL_BUILDER(Name("Addernet>AdderConv2DBackpropInput")           \
-                              .Device(DEVICE_GPU)                             \
-                              .TypeConstraint<T>("T"),                        \
-                          AdderConv2DBackpropInputGpuOp<T>);                  \
-  REGISTER_KERNEL_BUILDER(Name("Addernet>AdderConv2DBackpropFilter")          \
-                              .Device(DEVICE_GPU)                             \
-                              .TypeConstraint<T>("T"),                        \
-                          AdderConv2DBackpropFilterGpuOp<T>);
+#define REGISTER_GPU(T)                                                                 \
+  REGISTER_KERNEL_BUILDER(ADDERNET_GPU_KERNEL("Addernet>AdderConv2D").TypeConstraint<T>("T"), \
+                          AdderConv2DGpuOp<T>);                                         \
+  REGISTER_KERNEL_BUILDER(                                                              \
+      ADDERNET_GPU_KERNEL("Addernet>AdderConv2DBackpropInput").TypeConstraint<T>("T"),  \
+      AdderConv2DBackpropInputGpuOp<T>);                                                \
+  REGISTER_KERNEL_BUILDER(                                                              \
+      ADDERNET_GPU_KERNEL("Addernet>AdderConv2DBackpropFilter").TypeConstraint<T>("T"), \
+      AdderConv2DBackpropFilterGpuOp<T>);
 
 REGISTER_GPU(float);
 REGISTER_GPU(double);
 #undef REGISTER_GPU
+#undef ADDERNET_GPU_KERNEL
 
 }  // namespace
 }  // namespace addernet
