@@ -127,7 +127,10 @@ template <typename L, typename T, int kRowStride, int kColStride, typename Term>
 __device__ __forceinline__ void AccumulateSlice(const T (&a_tile)[L::BK][kRowStride],
                                                 const T (&b_tile)[L::BK][kColStride], int ty,
                                                 int tx, T (&acc)[L::TM][L::TN], Term term) {
-#pragma unroll
+  // Unrolled in float. In double, unrolling the slice keeps TM + TN staged
+  // values per step live across steps and the input gradient spills (up to
+  // 252 bytes, ptxas -v); each step already has TM x TN independent terms.
+#pragma unroll(sizeof(T) == 8 ? 1 : L::BK)
   for (int kk = 0; kk < L::BK; ++kk) {
     T a[L::TM], b[L::TN];
 #pragma unroll
