@@ -29,7 +29,12 @@ struct dim3 {
   dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorLaunchFailure = 719 };
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorLaunchFailure = 719,
+};
 
 using std::max;
 using std::min;
@@ -78,6 +83,13 @@ template <typename Body>
 void Launch(dim3 grid, dim3 block_shape, Body&& body) {
   std::lock_guard<std::mutex> lock(launch_mutex);
   ++launches;
+  // A GPU's limits on the launch shape (compute capability 8.0 and later).
+  const uint64_t block_threads = uint64_t(block_shape.x) * block_shape.y * block_shape.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 ||
+      grid.z > 65535 || block_threads == 0 || block_threads > 1024 || block_shape.z > 64) {
+    last_error = cudaErrorInvalidConfiguration;
+    return;
+  }
   constexpr size_t kStackBytes = 64 * 1024;
   const unsigned threads = block_shape.x * block_shape.y * block_shape.z;
   const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;

@@ -140,3 +140,15 @@ def test_refuses_shapes_beyond_32bit_indexing(launchers):
     status = lib.addernet_adder_conv2d_forward_f32(
         cuda_launchers.geometry_arg(big), None, None, None, None)
     assert status == -1
+
+
+@pytest.mark.parametrize("where", ["out_channels", "in_channels"])
+def test_refuses_more_channels_than_the_grid_holds(launchers, where):
+    """Column tiles run along grid.y: more than 65535 * 64 channels is refused (-1)."""
+    lib = cuda_launchers.load(launchers.backend)
+    channels = 65535 * 64 + 1
+    x_shape, f_shape = ((1, 1, 1, 1), (1, 1, 1, channels)) if where == "out_channels" else \
+        ((1, 1, 1, channels), (1, 1, channels, 1))
+    geom = cuda_launchers.geometry_arg(cuda_launchers.geometry(x_shape, f_shape, (1, 1), [0] * 4))
+    assert lib.addernet_adder_conv2d_forward_f32(geom, None, None, None, None) == -1
+    assert lib.addernet_adder_conv2d_backprop_input_f32(geom, None, None, None, None, None) == -1

@@ -12,7 +12,8 @@ HEADER = ROOT / "custom_ops" / "emulation" / "cuda_emulation.h"
 
 # A tree reduction in shared memory: correct only if every __syncthreads holds
 # all 256 threads of the block; and a kernel where half the threads return
-# before a barrier (undefined on a GPU), which the emulation must report.
+# before a barrier (undefined on a GPU), which the emulation must report, also
+# used to test that launch shapes a GPU refuses are refused here.
 SOURCE = r"""
 #define LAUNCH(kernel, grid, block, ...) ::cuda_emulation::Launch(grid, block, [&] { kernel(__VA_ARGS__); })
 
@@ -37,6 +38,10 @@ __global__ void HalfReturnEarly(float* out) {
 
 extern "C" int block_sums(const float* x, float* sums, int blocks) {
   LAUNCH(BlockSums, dim3(blocks), dim3(256), x, sums);
+  return cudaGetLastError();
+}
+extern "C" int launch_shape(unsigned gx, unsigned gy, unsigned gz, unsigned threads, float* out) {
+  LAUNCH(HalfReturnEarly, dim3(gx, gy, gz), dim3(threads), out);
   return cudaGetLastError();
 }
 extern "C" int half_return_early(float* out) {
@@ -65,3 +70,20 @@ def test_barriers_and_shared_memory(lib):
 def test_barrier_not_reached_by_all_threads_is_a_launch_failure(lib):
     out = np.zeros(256, np.float32)
     assert lib.half_return_early(out.ctypes.data_as(ctypes.c_void_p)) == 719  # cudaErrorLaunchFailure
+
+
+@pytest.mark.parametrize("shape", [(1, 65536, 1, 256), (1, 1, 65536, 256), (0, 1, 1, 256),
+                                   (1, 1, 1, 1025), (2**31, 1, 1, 256)],
+                         ids=["grid_y", "grid_z", "empty_grid", "threads", "grid_x"])
+def test_launch_shapes_a_gpu_refuses_are_refused(lib, shape):
+    """cudaErrorInvalidConfiguration (9) before any block runs, as on a GPU."""
+    out = np.zeros(256, np.float32)
+    assert lib.launch_shape(*shape, out.ctypes.data_as(ctypes.c_void_p)) == 9
+    assert not out.any()
+
+
+def test_largest_launch_shape_limits_are_accepted(lib):
+    """At 1024 threads the launch runs (the kernel's early return is what fails); 1 thread passes."""
+    out = np.zeros(256, np.float32)
+    assert lib.launch_shape(1, 1, 1, 1024, out.ctypes.data_as(ctypes.c_void_p)) == 719  # half return
+    assert lib.launch_shape(1, 1, 1, 1, out.ctypes.data_as(ctypes.c_void_p)) == 0

@@ -121,3 +121,12 @@ def test_refuses_shapes_beyond_32bit_indexing(gpu_opkernels):
     # The CPU kernel has no such limit and gives the 1 x 3 output.
     y = op(x, f, strides=(2**31 - 1, 1), padding="VALID").numpy()
     np.testing.assert_allclose(y, npref.forward(x, f, (2**31 - 1, 1), "VALID"))
+
+
+def test_refuses_more_channels_than_the_kernels_take(gpu_opkernels):
+    op, _ = gpu_opkernels
+    x = np.ones((1, 1, 1, 1), np.float32)
+    f = np.ones((1, 1, 1, 65535 * 64 + 1), np.float32)
+    fn = _labelled(lambda x, f: op(x, f, strides=1, padding="VALID"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 4194240 channels"):
+        fn(tf.constant(x), tf.constant(f))

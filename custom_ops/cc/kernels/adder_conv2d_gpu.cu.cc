@@ -16,7 +16,7 @@
 // stride phase, so each block visits only the kernel offsets that meet them.
 //
 // Index arithmetic is 32-bit (the OpKernel rejects larger tensors, see
-// FitsInt32); element offsets into global memory are 64-bit.
+// WithinKernelLimits); element offsets into global memory are 64-bit.
 
 #include <algorithm>
 #include <cstdint>
@@ -501,7 +501,7 @@ int AdderConv2DBackpropInput(const AdderConvGeometry& geometry, const T* input,
   const Geom g = ToGeom(geometry);
   const int64_t positions = int64_t(g.n) * g.h * g.w;
   if (positions == 0 || g.c == 0) return 0;
-  // Phase (0, 0) has the most positions; FitsInt32 bounds phases * tiles.
+  // Phase (0, 0) has the most positions; WithinKernelLimits bounds phases * tiles.
   const int64_t phases = int64_t(std::min(g.sh, g.h)) * std::min(g.sw, g.w);
   const int64_t most_rows = int64_t(g.n) * CeilDiv(g.h, g.sh) * CeilDiv(g.w, g.sw);
   return WithTiling<T>(most_rows, g.c, [&](auto tiling) {

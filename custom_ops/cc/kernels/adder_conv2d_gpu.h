@@ -23,9 +23,15 @@ typedef struct CUstream_st* cudaStream_t;
 namespace addernet {
 namespace gpu {
 
+// Channels the kernels take at most: column tiles run along grid.y (at most
+// 65535 blocks), 64 columns wide once there are more than 32 columns.
+constexpr int64_t kMaxChannels = int64_t{65535} * 64;
+
 // The kernels index with 32-bit ints: every tensor, the im2col row count
-// N*OH*OW and depth KH*KW*C must stay below 2^31. Callers check this first.
-inline bool FitsInt32(const AdderConvGeometry& g) {
+// N*OH*OW and depth KH*KW*C must stay below 2^31, and the channels within
+// kMaxChannels. Callers check this first.
+inline bool WithinKernelLimits(const AdderConvGeometry& g) {
+  if (g.in_channels > kMaxChannels || g.out_channels > kMaxChannels) return false;
   const int64_t limit = int64_t{1} << 31;
   const int64_t sizes[] = {
       g.batch * g.in_height * g.in_width * g.in_channels,

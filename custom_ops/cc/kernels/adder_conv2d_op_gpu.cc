@@ -45,13 +45,14 @@ class AdderConv2DGpuOpBase : public AdderConv2DOpBase {
 #endif
   }
 
-  static absl::Status CheckIndexing(const AdderConvGeometry& g) {
-    if (gpu::FitsInt32(g)) return absl::OkStatus();
+  static absl::Status CheckLimits(const AdderConvGeometry& g) {
+    if (gpu::WithinKernelLimits(g)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
-        "`input`/`filters` too large for the GPU adder kernels' 32-bit indexing: input [",
+        "`input`/`filters` too large for the GPU adder kernels (32-bit indexing, at most ",
+        gpu::kMaxChannels, " channels): input [",
         g.batch, ", ", g.in_height, ", ", g.in_width, ", ", g.in_channels, "], filter [",
         g.kernel_height, ", ", g.kernel_width, ", ", g.in_channels, ", ", g.out_channels,
-        "]; split the batch"));
+        "]; split the batch or the channels"));
   }
 
   static absl::Status Launched(int status, const char* what) {
@@ -70,7 +71,7 @@ class AdderConv2DGpuOp : public AdderConv2DGpuOpBase {
     const Tensor& filter = ctx->input(1);
     AdderConvGeometry g;
     OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
-    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    OP_REQUIRES_OK(ctx, CheckLimits(g));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             0, TensorShape({g.batch, g.out_height, g.out_width, g.out_channels}),
@@ -95,7 +96,7 @@ class AdderConv2DBackpropInputGpuOp : public AdderConv2DGpuOpBase {
     Tensor* in_backprop = nullptr;
     OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 0, &g, &in_backprop));
     if (in_backprop == nullptr) return;
-    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    OP_REQUIRES_OK(ctx, CheckLimits(g));
     OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropInput<T>(
                                      g, ctx->input(0).flat<T>().data(),
                                      ctx->input(1).flat<T>().data(),
@@ -115,7 +116,7 @@ class AdderConv2DBackpropFilterGpuOp : public AdderConv2DGpuOpBase {
     Tensor* filter_backprop = nullptr;
     OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 1, &g, &filter_backprop));
     if (filter_backprop == nullptr) return;
-    OP_REQUIRES_OK(ctx, CheckIndexing(g));
+    OP_REQUIRES_OK(ctx, CheckLimits(g));
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, gpu::BackpropFilterWorkspaceSize<T>(g), &workspace));
     OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropFilter<T>(
