@@ -165,8 +165,23 @@ def geometry_arg(geom):
     return (ctypes.c_int64 * 13)(*geom)
 
 
+# Every array a launcher sees sits between two runs of this many sentinel
+# elements: a quiet NaN with a payload no arithmetic makes. A read of one makes
+# the result NaN; a write to one, or to an input, makes the call raise.
+GUARD = 256
+_SENTINEL_BITS = {np.dtype(np.float32): (np.uint32, 0x7FC0DBAD),
+                  np.dtype(np.float64): (np.uint64, 0x7FF800000000DBAD)}
+
+
+class OutOfBoundsWrite(RuntimeError):
+    """A launcher wrote outside its output arrays (into a guard or an input)."""
+
+
 class Launchers:
-    """forward / backprop_input / backprop_filter on NumPy arrays, via one backend."""
+    """forward / backprop_input / backprop_filter on NumPy arrays, via one backend.
+
+    Outputs start as NaN, so an element no kernel writes shows as NaN.
+    """
 
     def __init__(self, backend):
         self.backend = backend
@@ -177,46 +192,61 @@ class Launchers:
         else:
             self._xp = np
 
-    def _array(self, a, dtype):
-        return self._xp.ascontiguousarray(self._xp.asarray(a, dtype=dtype))
+    def _guarded(self, shape, dtype, values=None):
+        """(buffer, view): a contiguous view of `shape` between sentinel guards."""
+        uint, bits = _SENTINEL_BITS[np.dtype(dtype)]
+        size = int(np.prod(shape, dtype=np.int64))
+        buffer = self._xp.full(size + 2 * GUARD, bits, uint).view(dtype)
+        view = buffer[GUARD:GUARD + size].reshape(shape)
+        view[...] = np.nan if values is None else self._xp.asarray(values, dtype=dtype)
+        return buffer, view
 
     def _ptr(self, a):
         return ctypes.c_void_p(a.data.ptr if self.backend == "cuda" else a.ctypes.data)
 
-    def _call(self, name, dtype, geom, *arrays):
+    def _call(self, name, dtype, geom, inputs, outputs):
+        """Runs launcher `name` on guarded (buffer, view) pairs; returns the output views."""
         fn = getattr(self._lib, f"addernet_adder_conv2d_{name}_{_SUFFIX[np.dtype(dtype)]}")
-        geom_arg = geometry_arg(geom)
+        uint = _SENTINEL_BITS[np.dtype(dtype)][0]
+        before = [self._xp.copy(buffer.view(uint)) for buffer, _ in inputs]
         stream = ctypes.c_void_p(
             self._xp.cuda.get_current_stream().ptr if self.backend == "cuda" else None)
-        status = fn(geom_arg, *[self._ptr(a) for a in arrays], stream)
+        status = fn(geometry_arg(geom), *[self._ptr(view) for _, view in inputs + outputs], stream)
         if status != 0:
             raise RuntimeError(f"{name} launcher returned {status}")
         if self.backend == "cuda":
             self._xp.cuda.get_current_stream().synchronize()
+        for (buffer, _), old in zip(inputs, before):
+            if not bool((buffer.view(uint) == old).all()):
+                raise OutOfBoundsWrite(f"{name} wrote into an input or its guard")
+        bits = _SENTINEL_BITS[np.dtype(dtype)][1]
+        for buffer, _ in outputs:
+            guards = buffer.view(uint)
+            if not (bool((guards[:GUARD] == bits).all()) and bool((guards[-GUARD:] == bits).all())):
+                raise OutOfBoundsWrite(f"{name} wrote past the ends of an output")
+        return [self._host(view) for _, view in outputs]
 
     def _host(self, a):
-        return self._xp.asnumpy(a) if self.backend == "cuda" else a
+        return self._xp.asnumpy(a) if self.backend == "cuda" else a.copy()
+
+    def _inputs(self, dtype, *arrays):
+        return [self._guarded(np.shape(a), dtype, a) for a in arrays]
 
     def forward(self, x, f, strides, pads, dtype=np.float32):
         geom = geometry(x.shape, f.shape, strides, pads)
-        x_d, f_d = self._array(x, dtype), self._array(f, dtype)
-        y = self._xp.full((geom[0], geom[7], geom[8], geom[6]), np.nan, dtype)
-        self._call("forward", dtype, geom, x_d, f_d, y)
-        return self._host(y)
+        y = self._guarded((geom[0], geom[7], geom[8], geom[6]), dtype)
+        return self._call("forward", dtype, geom, self._inputs(dtype, x, f), [y])[0]
 
     def backprop_input(self, x, f, dy, strides, pads, dtype=np.float32):
         geom = geometry(x.shape, f.shape, strides, pads)
-        arrays = [self._array(a, dtype) for a in (x, f, dy)]
-        dx = self._xp.full(x.shape, np.nan, dtype)
-        self._call("backprop_input", dtype, geom, *arrays, dx)
-        return self._host(dx)
+        dx = self._guarded(x.shape, dtype)
+        return self._call("backprop_input", dtype, geom, self._inputs(dtype, x, f, dy), [dx])[0]
 
     def backprop_filter(self, x, f, dy, strides, pads, dtype=np.float32):
         geom = geometry(x.shape, f.shape, strides, pads)
-        arrays = [self._array(a, dtype) for a in (x, f, dy)]
         size_fn = getattr(self._lib, "addernet_adder_conv2d_backprop_filter_workspace_"
                           + _SUFFIX[np.dtype(dtype)])
-        workspace = self._xp.full(max(size_fn(geometry_arg(geom)), 1), np.nan, dtype)
-        df = self._xp.full(f.shape, np.nan, dtype)
-        self._call("backprop_filter", dtype, geom, *arrays, workspace, df)
-        return self._host(df)
+        workspace = self._guarded((max(size_fn(geometry_arg(geom)), 1),), dtype)
+        df = self._guarded(f.shape, dtype)
+        return self._call("backprop_filter", dtype, geom, self._inputs(dtype, x, f, dy),
+                          [workspace, df])[1]

@@ -152,3 +152,13 @@ def test_refuses_more_channels_than_the_grid_holds(launchers, where):
     geom = cuda_launchers.geometry_arg(cuda_launchers.geometry(x_shape, f_shape, (1, 1), [0] * 4))
     assert lib.addernet_adder_conv2d_forward_f32(geom, None, None, None, None) == -1
     assert lib.addernet_adder_conv2d_backprop_input_f32(geom, None, None, None, None, None) == -1
+
+
+def test_guards_catch_a_write_past_an_output(launchers):
+    """The sentinel guards around every array: an output 3 elements short is overrun."""
+    x, f = np.ones((1, 2, 2, 1)), np.ones((1, 1, 1, 1))
+    geom = cuda_launchers.geometry(x.shape, f.shape, (1, 1), [0] * 4)  # 4 outputs
+    short = launchers._guarded((1,), np.float32)  # pylint: disable=protected-access
+    inputs = launchers._inputs(np.float32, x, f)  # pylint: disable=protected-access
+    with pytest.raises(cuda_launchers.OutOfBoundsWrite, match="past the ends"):
+        launchers._call("forward", np.float32, geom, inputs, [short])  # pylint: disable=protected-access
