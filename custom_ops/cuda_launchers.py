@@ -205,7 +205,7 @@ class Launchers:
         return ctypes.c_void_p(a.data.ptr if self.backend == "cuda" else a.ctypes.data)
 
     def _call(self, name, dtype, geom, inputs, outputs):
-        """Runs launcher `name` on guarded (buffer, view) pairs; returns the output views."""
+        """Runs launcher `name` on guarded (buffer, view) pairs; returns the outputs on the host."""
         fn = getattr(self._lib, f"addernet_adder_conv2d_{name}_{_SUFFIX[np.dtype(dtype)]}")
         uint = _SENTINEL_BITS[np.dtype(dtype)][0]
         before = [self._xp.copy(buffer.view(uint)) for buffer, _ in inputs]

@@ -268,7 +268,8 @@ __device__ __forceinline__ PhaseRow PhaseRowOf(const Phase& s, int q) {
 }
 
 // Offset of X[n, a + i * sh, b + j * sw, 0] for a row of phase s, or -1.
-__device__ __forceinline__ int64_t PositionOffset(const Geom& g, const Phase& s, const PhaseRow& r) {
+__device__ __forceinline__ int64_t PositionOffset(const Geom& g, const Phase& s,
+                                                  const PhaseRow& r) {
   if (r.n < 0) return -1;
   const int ih = s.a + r.i * g.sh, iw = s.b + r.j * g.sw;
   return ((int64_t(r.n) * g.h + ih) * g.w + iw) * g.c;

@@ -26,14 +26,14 @@ cudaStream_t AsStream(void* stream) { return static_cast<cudaStream_t>(stream); 
                                                         const T* input, const T* filter,   \
                                                         T* output, void* stream) {         \
     const auto g = Unpack(geometry);                                                       \
-    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                           \
+    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                  \
     return addernet::gpu::AdderConv2DForward<T>(g, input, filter, output, AsStream(stream)); \
   }                                                                                        \
   extern "C" int addernet_adder_conv2d_backprop_input_##suffix(                            \
       const int64_t* geometry, const T* input, const T* filter, const T* out_backprop,     \
       T* input_backprop, void* stream) {                                                   \
     const auto g = Unpack(geometry);                                                       \
-    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                           \
+    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                  \
     return addernet::gpu::AdderConv2DBackpropInput<T>(g, input, filter, out_backprop,      \
                                                       input_backprop, AsStream(stream));   \
   }                                                                                        \
@@ -45,7 +45,7 @@ cudaStream_t AsStream(void* stream) { return static_cast<cudaStream_t>(stream); 
       const int64_t* geometry, const T* input, const T* filter, const T* out_backprop,     \
       T* workspace, T* filter_backprop, void* stream) {                                    \
     const auto g = Unpack(geometry);                                                       \
-    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                           \
+    if (!addernet::gpu::WithinKernelLimits(g)) return -1;                                  \
     return addernet::gpu::AdderConv2DBackpropFilter<T>(g, input, filter, out_backprop,     \
                                                        workspace, filter_backprop,         \
                                                        AsStream(stream));                  \
