@@ -42,12 +42,9 @@ class AdderConv2DOp : public AdderConv2DCpuOpBase {
     const Tensor& input = ctx->input(0);
     const Tensor& filter = ctx->input(1);
     AdderConvGeometry g;
-    OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({g.batch, g.out_height, g.out_width, g.out_channels}),
-                            &output));
-    if (output->NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, PrepareForward(ctx, &g, &output));
+    if (output == nullptr) return;
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::ForwardWorkspaceSize<T>(g), &workspace));
     cpu::AdderConv2DForward<T>(g, input.flat<T>().data(), filter.flat<T>().data(),

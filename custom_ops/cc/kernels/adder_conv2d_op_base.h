@@ -125,6 +125,25 @@ class AdderConv2DOpBase : public OpKernel {
     return absl::OkStatus();
   }
 
+  // What a device's kernels cannot take beyond Geometry's checks; called by
+  // the Prepare* prologues before any output is allocated.
+  virtual absl::Status CheckDeviceLimits(const AdderConvGeometry&) const {
+    return absl::OkStatus();
+  }
+
+  // Shared prologue of the forward op: validates and allocates output 0
+  // [N, OH, OW, O]. `*out` is left null when that output is empty.
+  absl::Status PrepareForward(OpKernelContext* ctx, AdderConvGeometry* g, Tensor** out) const {
+    *out = nullptr;
+    TF_RETURN_IF_ERROR(Geometry(ctx->input(0), ctx->input(1), g));
+    TF_RETURN_IF_ERROR(CheckDeviceLimits(*g));
+    Tensor* result = nullptr;
+    TF_RETURN_IF_ERROR(ctx->allocate_output(
+        0, TensorShape({g->batch, g->out_height, g->out_width, g->out_channels}), &result));
+    if (result->NumElements() > 0) *out = result;
+    return absl::OkStatus();
+  }
+
   // Shared prologue of the gradient ops: validates and allocates output 0
   // shaped like input `like`. `*out` is left null when that output is empty.
   absl::Status PrepareBackprop(OpKernelContext* ctx, int like, AdderConvGeometry* g,
@@ -132,6 +151,7 @@ class AdderConv2DOpBase : public OpKernel {
     *out = nullptr;
     TF_RETURN_IF_ERROR(Geometry(ctx->input(0), ctx->input(1), g));
     TF_RETURN_IF_ERROR(CheckOutBackprop(ctx->input(2), *g));
+    TF_RETURN_IF_ERROR(CheckDeviceLimits(*g));
     Tensor* result = nullptr;
     TF_RETURN_IF_ERROR(ctx->allocate_output(0, ctx->input(like).shape(), &result));
     if (result->NumElements() > 0) *out = result;

@@ -45,7 +45,7 @@ class AdderConv2DGpuOpBase : public AdderConv2DOpBase {
 #endif
   }
 
-  static absl::Status CheckLimits(const AdderConvGeometry& g) {
+  absl::Status CheckDeviceLimits(const AdderConvGeometry& g) const override {
     if (gpu::WithinKernelLimits(g)) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
         "`input`/`filters` too large for the GPU adder kernels (32-bit indexing, at most ",
@@ -67,18 +67,13 @@ class AdderConv2DGpuOp : public AdderConv2DGpuOpBase {
   using AdderConv2DGpuOpBase::AdderConv2DGpuOpBase;
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& input = ctx->input(0);
-    const Tensor& filter = ctx->input(1);
     AdderConvGeometry g;
-    OP_REQUIRES_OK(ctx, Geometry(input, filter, &g));
-    OP_REQUIRES_OK(ctx, CheckLimits(g));
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            0, TensorShape({g.batch, g.out_height, g.out_width, g.out_channels}),
-                            &output));
-    if (output->NumElements() == 0) return;
+    OP_REQUIRES_OK(ctx, PrepareForward(ctx, &g, &output));
+    if (output == nullptr) return;
     OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DForward<T>(
-                                     g, input.flat<T>().data(), filter.flat<T>().data(),
+                                     g, ctx->input(0).flat<T>().data(),
+                                     ctx->input(1).flat<T>().data(),
                                      output->flat<T>().data(), Stream(ctx)),
                                  "AdderConv2D"));
   }
@@ -96,7 +91,6 @@ class AdderConv2DBackpropInputGpuOp : public AdderConv2DGpuOpBase {
     Tensor* in_backprop = nullptr;
     OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 0, &g, &in_backprop));
     if (in_backprop == nullptr) return;
-    OP_REQUIRES_OK(ctx, CheckLimits(g));
     OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropInput<T>(
                                      g, ctx->input(0).flat<T>().data(),
                                      ctx->input(1).flat<T>().data(),
@@ -116,7 +110,6 @@ class AdderConv2DBackpropFilterGpuOp : public AdderConv2DGpuOpBase {
     Tensor* filter_backprop = nullptr;
     OP_REQUIRES_OK(ctx, PrepareBackprop(ctx, 1, &g, &filter_backprop));
     if (filter_backprop == nullptr) return;
-    OP_REQUIRES_OK(ctx, CheckLimits(g));
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, gpu::BackpropFilterWorkspaceSize<T>(g), &workspace));
     OP_REQUIRES_OK(ctx, Launched(gpu::AdderConv2DBackpropFilter<T>(
