@@ -8,7 +8,11 @@ gradients and registers the Keras layers, so SavedModels holding the op and
 
 import importlib
 
-from addernet_tf import layers, ops
+from addernet_tf._quiet import quiet_start
+
+quiet_start()  # before the first TensorFlow import below
+
+from addernet_tf import layers, ops  # noqa: E402
 
 __all__ = ["ops", "layers", "models", "opcount"]
 __version__ = "0.1.0"

@@ -4,12 +4,46 @@
     for images, labels in ds:  # float32 [N, 32, 32, 3] normalized, int32 [N]
         ...
 
-Nothing here downloads. The TensorFlow Datasets sets (`cifar10`, `cifar100`,
-`mnist`, `imagenet2012`) must already be prepared under `data_dir`; one that is
-not fails at once with a `ValueError` saying how to prepare it, instead of
-`tfds.load`'s endless download retries on a machine without network. The one
-exception is ImageNet, which tfds itself never downloads: given `manual_dir`
-holding the original ILSVRC2012 tars, it is prepared offline on first use.
+Splits: "train", "test" (ImageNet: its official validation set) and, with
+`validation_split=f` (0 <= f < 1), "validation": a held-out part of the
+training set. With f > 0 the training pool of n examples is cut once into
+"validation" (f * n rounded half up, at least 1, at most n - 1 examples) and "train"
+(the rest, all that "train" then yields); the two never overlap, and the test
+split is untouched. The cut is fixed (`_VALIDATION_SPLIT_SEED` = 0), independent of
+`seed`: a train split loaded with one seed and a validation split loaded with
+another never share an example. How it is drawn:
+
+- digits, cifar10, cifar100, mnist: stratified by class (scikit-learn's
+  `train_test_split(stratify=labels)`, seed `_VALIDATION_SPLIT_SEED`) over the
+  train split in its stored order; a seeded random subset instead where a
+  stratified one is impossible (a class with a single example, or fewer
+  validation or remaining examples than classes). The tfds sets read their
+  train labels once per process for this (images are not decoded).
+- imagenet2012: tfds split slicing by absolute count, "train[:k]" for
+  validation and "train[k:]" for train. tfds stores a prepared split in an
+  order shuffled by a hash of each example's key, so the first k examples are a
+  fixed pseudo-random (not stratified) subset, with no pass over 1.28 M labels.
+
+"validation" is read like "test": no augmentation, no shuffling by default.
+`dataset_info(name, image_size, validation_split)` gives both sizes.
+
+Downloads. The TensorFlow Datasets sets (`cifar10`, `cifar100`, `mnist`,
+`imagenet2012`) are read from `data_dir`. One that is not prepared there is
+downloaded and prepared by tfds (`download=True`, the default; once, by
+`prepare` or the first `load`) -- but first the host(s) its files come from
+(read from tfds' own checksums metadata; `www.cs.toronto.edu` for CIFAR,
+`storage.googleapis.com` for MNIST) are probed with a TCP connection,
+`_PROBE_TIMEOUT_S` (3) seconds at most in all, through the HTTP(S) proxy of the
+environment if one is set. Where it cannot connect, a `ValueError` saying which
+host failed and how to prepare the set elsewhere is raised at once, instead of
+tfds' endless download retries on a machine without network. With
+`download=False`, or the environment variable `ADDERNET_TF_NO_DOWNLOAD=1`
+(for CI and offline machines; 0/1, true/false, yes/no, on/off), a set that is
+not prepared fails at once without touching the network.
+`ADDERNET_TF_DOWNLOAD_PROBE=host:port[,host:port...]` replaces the probed
+targets (tests point it at a closed local port). ImageNet is never downloaded
+(tfds cannot): given `manual_dir` holding the original ILSVRC2012 tars, it is
+prepared offline on first use, whatever `download` says.
 `digits` is scikit-learn's bundled set of 1,797 real 8x8 handwritten digits,
 always available, for the demo and the tests.
 
@@ -26,8 +60,9 @@ leaves open):
   3/4-4/3), random flip; eval: shorter side resized to 256, center crop 224.
   Mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
 - digits: 8x8 resized bilinearly to 32; train: zero-pad 2 (size // 16) and
-  random crop. Normalized with the train split's own mean and std, gray
-  repeated to 3 channels.
+  random crop. Normalized with the mean and std of the whole train split
+  (before any validation carve, so they never depend on `validation_split`),
+  gray repeated to 3 channels.
 
 CIFAR-100 uses CIFAR-10's constants: neither the paper nor the official
 AdderNet code gives CIFAR-100 values, and a shift of the input statistics
@@ -40,8 +75,14 @@ deployed model that receives raw pixels (`addernet_tf.export`).
 """
 
 import functools
+import math
 import numbers
 import os
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
 from typing import NamedTuple
 
 import numpy as np
@@ -51,7 +92,7 @@ __all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "normalization",
            "load"]
 
 DATASETS = ("cifar10", "cifar100", "mnist", "imagenet2012", "digits")
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -70,6 +111,21 @@ _DIGITS_TEST_FRACTION = 0.2
 # The digits split is fixed, independent of `seed`: loading the train split
 # with one seed and the test split with another must never overlap.
 _DIGITS_SPLIT_SEED = 0
+# Likewise the validation carve, for every data set.
+_VALIDATION_SPLIT_SEED = 0
+
+# Downloads: see the module docstring.
+_NO_DOWNLOAD_ENV = "ADDERNET_TF_NO_DOWNLOAD"
+_DOWNLOAD_PROBE_ENV = "ADDERNET_TF_DOWNLOAD_PROBE"
+_PROBE_TIMEOUT_S = 3.0
+# Where tfds 4.9 fetches each set from, used when the builder's checksums
+# metadata (`url_infos`) cannot be read.
+_DOWNLOAD_URLS = {
+    "cifar10": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+    "cifar100": ("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",),
+    "mnist": ("https://storage.googleapis.com/cvdf-datasets/mnist/",),
+}
+_TRUE_WORDS, _FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 class DatasetInfo(NamedTuple):
@@ -78,14 +134,18 @@ class DatasetInfo(NamedTuple):
     Attributes:
       num_classes: labels are ints in [0, num_classes).
       image_shape: (height, width, 3) of the images `load` yields.
-      train_examples: examples in the "train" split.
+      train_examples: examples in the "train" split (without the validation
+        part when `validation_split` > 0).
       test_examples: examples in the "test" split (ImageNet: its validation set).
+      validation_examples: examples in the "validation" split, carved from the
+        training set; 0 when `validation_split` is 0.
     """
 
     num_classes: int
     image_shape: tuple
     train_examples: int
     test_examples: int
+    validation_examples: int = 0
 
 
 class _Spec(NamedTuple):
@@ -117,11 +177,22 @@ def _check_name(name):
         raise ValueError(f"`name` must be one of {DATASETS}, got {name!r}")
 
 
-def _check_split(split):
+def _check_split(split, validation_split):
     if split not in SPLITS:
         raise ValueError(
             f"`split` must be one of {SPLITS}, got {split!r} "
             "(for imagenet2012, 'test' reads its validation set)")
+    if split == "validation" and validation_split == 0:
+        raise ValueError(
+            f"`split` {split!r} is carved from the training set: it needs `validation_split` "
+            f"> 0, got validation_split={validation_split!r}")
+
+
+def _check_validation_split(validation_split):
+    if (not isinstance(validation_split, numbers.Real) or isinstance(validation_split, bool)
+            or not 0 <= validation_split < 1):  # also refuses NaN
+        raise ValueError(
+            f"`validation_split` must be a fraction in [0, 1), got {validation_split!r}")
 
 
 def _check_image_size(image_size):
@@ -139,6 +210,11 @@ def _check_manual_dir(name, manual_dir):
         raise ValueError(f"`manual_dir` is for imagenet2012 only, got {manual_dir!r} for {name!r}")
 
 
+def _check_download(download):
+    if not isinstance(download, (bool, np.bool_)):
+        raise ValueError(f"`download` must be True or False, got {download!r}")
+
+
 def _resolve_size(name, image_size):
     if image_size is not None:
         return int(image_size)
@@ -148,26 +224,35 @@ def _resolve_size(name, image_size):
 # ----------------------------------------------------------------------------
 # Public API
 
-def dataset_info(name, image_size=None):
+def dataset_info(name, image_size=None, validation_split=0.0):
     """Classes, image shape and split sizes of a data set, without reading it.
 
     Args:
       name: one of `DATASETS`.
       image_size: the side `load` will be asked for; None for the default
         (32, except 224 for imagenet2012).
+      validation_split: the fraction of the training set `load` is asked to
+        hold out as "validation" (see the module docstring), in [0, 1).
 
     Returns:
       a `DatasetInfo`. The tfds sets use their published sizes; digits is
-      1,437 train / 360 test (a stratified 80/20 split).
+      1,437 train / 360 test (a stratified 80/20 split). With
+      `validation_split` f > 0, `validation_examples` is round(f * n) (at
+      least 1, at most n - 1) of the n training examples and
+      `train_examples` the rest.
     """
     _check_name(name)
     _check_image_size(image_size)
+    _check_validation_split(validation_split)
     size = _resolve_size(name, image_size)
     if name == "digits":
         _, labels, train_idx, test_idx = _digits_split()
-        return DatasetInfo(int(labels.max()) + 1, (size, size, 3), len(train_idx), len(test_idx))
-    spec = _TFDS_SPECS[name]
-    return DatasetInfo(spec.num_classes, (size, size, 3), spec.train_examples, spec.test_examples)
+        num_classes, pool, test = int(labels.max()) + 1, len(train_idx), len(test_idx)
+    else:
+        spec = _TFDS_SPECS[name]
+        num_classes, pool, test = spec.num_classes, spec.train_examples, spec.test_examples
+    carved = _carve_count(pool, validation_split)
+    return DatasetInfo(num_classes, (size, size, 3), pool - carved, test, carved)
 
 
 def normalization(name, image_size=None):
@@ -181,8 +266,8 @@ def normalization(name, image_size=None):
     Args:
       name: one of `DATASETS`.
       image_size: the side `load` is asked for; None for the default. Only
-        digits depends on it: its statistics are those of the train split
-        resized to that size.
+        digits depends on it: its statistics are those of the whole train
+        split (whatever `validation_split`) resized to that size.
 
     Returns:
       `(mean, std)`: two tuples of 3 Python floats (R, G, B).
@@ -196,14 +281,16 @@ def normalization(name, image_size=None):
     return tuple(map(float, mean)), tuple(map(float, std))
 
 
-def prepare(name, data_dir=None, manual_dir=None):
-    """Makes sure a data set can be read offline; returns its prepared directory.
+def prepare(name, data_dir=None, manual_dir=None, download=True):
+    """Makes sure a data set can be read; returns its prepared directory.
 
     A tfds set is prepared when `<data_dir>/<name>/<version>/` holds its
     `dataset_info.json` and `features.json` (`DatasetBuilder.is_prepared`,
-    a file check: no network). ImageNet that is not prepared yet is prepared
-    here from `manual_dir` (hours, ~150 GB); run this once, before starting
-    several workers that share `data_dir`.
+    a file check: no network). One that is not is downloaded and prepared
+    here by tfds (`download`), after a quick probe of its download host
+    (see the module docstring); ImageNet, which tfds never downloads, is
+    prepared from `manual_dir` (hours, ~150 GB). Run this once, before
+    starting several workers that share `data_dir`.
 
     Args:
       name: one of `DATASETS`.
@@ -211,29 +298,37 @@ def prepare(name, data_dir=None, manual_dir=None):
         (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
       manual_dir: imagenet2012 only: a directory holding
         ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar.
+      download: download a tfds set that is not prepared; False (or the
+        environment variable ADDERNET_TF_NO_DOWNLOAD=1) never touches the
+        network.
 
     Returns:
       the prepared version directory (a str), or None for digits, which ships
       with scikit-learn.
 
     Raises:
-      ValueError: the data set is not prepared (and, for imagenet2012,
-        `manual_dir` does not hold both tars), saying what to do.
+      ValueError: a bad argument, or a data set that is not prepared and
+        cannot be: downloads off, its download host unreachable (raised
+        within `_PROBE_TIMEOUT_S` seconds), or, for imagenet2012, no
+        `manual_dir` holding both tars. The message says what to do.
     """
     _check_name(name)
     _check_manual_dir(name, manual_dir)
+    _check_download(download)
     if name == "digits":
         return None
-    return _prepared_builder(name, data_dir, manual_dir).data_dir
+    return _prepared_builder(name, data_dir, manual_dir, download).data_dir
 
 
 def load(name, split="train", batch_size=None, image_size=None, data_dir=None, manual_dir=None,
-         augment=None, shuffle=None, seed=None, drop_remainder=False, repeat=False):
+         augment=None, shuffle=None, seed=None, drop_remainder=False, repeat=False,
+         validation_split=0.0, download=True):
     """A `tf.data.Dataset` of normalized images and labels.
 
     Args:
       name: one of `DATASETS`.
-      split: "train" or "test" (imagenet2012: its validation set).
+      split: "train", "validation" (carved from the training set; needs
+        `validation_split` > 0) or "test" (imagenet2012: its validation set).
       batch_size: examples per batch, or None for unbatched examples (for a
         trainer that batches per replica or shards across workers itself).
       image_size: output side; None for the default (32; 224 for ImageNet).
@@ -247,22 +342,30 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
       shuffle: shuffle the examples; None means True for "train" only.
       seed: makes shuffling and augmentation reproducible; each epoch (each
         new iterator, or each pass under `repeat`) still draws fresh ones.
+        It never changes which examples are "train" or "validation".
       drop_remainder: drop the last incomplete batch (static batch dimension).
       repeat: repeat indefinitely.
+      validation_split: the fraction f in [0, 1) of the training set held out
+        as "validation"; "train" then yields only the rest. The carve is
+        fixed (see the module docstring); the test split is never touched.
+      download: download and prepare a tfds set that is not prepared (see
+        `prepare`); ADDERNET_TF_NO_DOWNLOAD=1 forces False.
 
     Returns:
       a dataset of `(images, labels)`: float32 [N, H, W, 3] and int32 [N]
       (without the N when `batch_size` is None), prefetched with AUTOTUNE.
 
     Raises:
-      ValueError: a bad argument, or a tfds set that is not prepared (see
-        `prepare`). Nothing is ever downloaded.
+      ValueError: a bad argument, or a tfds set that is not prepared and
+        cannot be (see `prepare`).
     """
     _check_name(name)
-    _check_split(split)
+    _check_validation_split(validation_split)
+    _check_split(split, validation_split)
     _check_batch_size(batch_size)
     _check_image_size(image_size)
     _check_manual_dir(name, manual_dir)
+    _check_download(download)
     if seed is not None and (not _is_int(seed) or seed < 0):
         raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}")
     size = _resolve_size(name, image_size)
@@ -272,12 +375,13 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
     shuffle_seed, augment_seed = _derive_seeds(seed)
 
     if name == "digits":
-        ds, preprocess, buffer = _digits_source(split, size, augment)
+        ds, preprocess, buffer = _digits_source(split, size, augment, validation_split)
     elif name == "imagenet2012":
         ds, preprocess, buffer = _imagenet_source(split, size, augment, shuffle, shuffle_seed,
-                                                  data_dir, manual_dir)
+                                                  data_dir, manual_dir, validation_split, download)
     else:
-        ds, preprocess, buffer = _small_tfds_source(name, split, size, augment, data_dir)
+        ds, preprocess, buffer = _small_tfds_source(name, split, size, augment, data_dir,
+                                                    validation_split, download)
 
     if shuffle:
         ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -308,6 +412,45 @@ def _derive_seeds(seed):
         return None, None
     shuffle_seed, augment_seed = np.random.SeedSequence(seed).generate_state(2)
     return int(shuffle_seed), int(augment_seed)
+
+
+# ----------------------------------------------------------------------------
+# The validation carve
+
+def _carve_count(pool, validation_split):
+    """Validation examples carved from `pool` training examples: round(f * pool)
+    (halves up), at least 1 and at most pool - 1; 0 when f is 0."""
+    if validation_split == 0:
+        return 0
+    if pool < 2:
+        raise ValueError(
+            f"`validation_split` {validation_split!r} needs at least 2 training examples to "
+            f"carve a validation split from, got {pool}")
+    return min(pool - 1, max(1, math.floor(validation_split * pool + 0.5)))
+
+
+def _carve(labels, validation_split):
+    """Positions into `labels` int [n] of the remaining train part and of the
+    validation part, each sorted: int64 [n - k] and [k], k = _carve_count(n, f).
+
+    Stratified by class where scikit-learn can (every class has 2 examples or
+    more, and both parts can hold every class), else a random subset; both
+    seeded with `_VALIDATION_SPLIT_SEED`, so the carve depends on the labels
+    alone.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    count = _carve_count(len(labels), validation_split)
+    positions = np.arange(len(labels))
+    classes, per_class = np.unique(labels, return_counts=True)
+    if per_class.min() >= 2 and min(count, len(labels) - count) >= len(classes):
+        rest, carved = train_test_split(positions, test_size=count, stratify=labels,
+                                        random_state=_VALIDATION_SPLIT_SEED)
+    else:
+        shuffled = np.random.default_rng(_VALIDATION_SPLIT_SEED).permutation(positions)
+        rest, carved = shuffled[count:], shuffled[:count]
+    return np.sort(rest), np.sort(carved)
 
 
 # ----------------------------------------------------------------------------
@@ -365,10 +508,23 @@ def _digits_resized(size):
     return resized, float(train.mean()), float(train.std())
 
 
-def _digits_source(split, size, augment):
+@functools.lru_cache(maxsize=16)
+def _digits_indices(split, validation_split):
+    """Indices into `_digits_split()`'s images of one split, int [N]: the test
+    split, or the train split's remaining or carved part (in train order)."""
     _, labels, train_idx, test_idx = _digits_split()
+    if split == "test":
+        return test_idx
+    if validation_split == 0:
+        return train_idx
+    rest, carved = _carve(labels[train_idx], validation_split)
+    return train_idx[carved if split == "validation" else rest]
+
+
+def _digits_source(split, size, augment, validation_split):
+    _, labels, _, _ = _digits_split()
     resized, mean, std = _digits_resized(size)
-    idx = train_idx if split == "train" else test_idx
+    idx = _digits_indices(split, float(validation_split))
     ds = tf.data.Dataset.from_tensor_slices((resized[idx], labels[idx]))
     pad = max(1, size // 16)
 
@@ -381,56 +537,208 @@ def _digits_source(split, size, augment):
 
 
 # ----------------------------------------------------------------------------
-# tfds sets
+# tfds sets: preparing (and downloading)
 
-def _not_prepared_message(name, builder):
+def _not_prepared_head(name, builder):
     where = os.fspath(builder.data_dir_root)
     looked = os.path.join(builder.data_dir, "dataset_info.json")
-    head = (f"Data set {name!r} is not prepared under data_dir={where!r} "
-            f"(looked for {looked}); nothing is downloaded at run time.")
-    if name == "imagenet2012":
-        return (f"{head} Put {' and '.join(_IMAGENET_TARS)} (from https://image-net.org) in a "
-                "directory and pass it as manual_dir (--manual_dir): the data set is then "
-                f"prepared offline into {where} (hours, ~150 GB), or prepare it with "
-                f"`tfds build imagenet2012 --data_dir={where} --manual_dir=DIR` and copy "
-                f"{os.path.join(where, name)} here.")
-    return (f"{head} On a machine with network run `tfds build {name} --data_dir={where}`, "
-            f"then copy {os.path.join(where, name)} to this machine (or pass the data_dir "
-            "that holds it).")
+    return f"Data set {name!r} is not prepared under data_dir={where!r} (looked for {looked})"
 
 
-def _prepared_builder(name, data_dir, manual_dir):
-    """The tfds builder of a prepared data set; prepares ImageNet from `manual_dir`."""
+def _build_elsewhere(name, builder):
+    where = os.fspath(builder.data_dir_root)
+    return (f"On a machine with network run `tfds build {name} --data_dir={where}` and copy "
+            f"{os.path.join(where, name)} to this machine, or point data_dir (--data_dir) at a "
+            "directory that already holds it.")
+
+
+def _imagenet_message(builder):
+    where = os.fspath(builder.data_dir_root)
+    return (f"{_not_prepared_head('imagenet2012', builder)}; tfds never downloads it. Put "
+            f"{' and '.join(_IMAGENET_TARS)} (from https://image-net.org) in a directory and "
+            "pass it as manual_dir (--manual_dir): the data set is then prepared offline into "
+            f"{where} (hours, ~150 GB), or prepare it with `tfds build imagenet2012 "
+            f"--data_dir={where} --manual_dir=DIR` and copy {os.path.join(where, 'imagenet2012')} "
+            "here.")
+
+
+def _download_refusal(download):
+    """Why nothing may be downloaded (a str), or None where downloading is allowed."""
+    value = os.environ.get(_NO_DOWNLOAD_ENV, "")
+    word = value.strip().lower()
+    if word in _TRUE_WORDS:
+        return f"{_NO_DOWNLOAD_ENV}={value}"
+    if word not in _FALSE_WORDS:
+        raise ValueError(
+            f"The environment variable {_NO_DOWNLOAD_ENV} must be 1 or 0 (or true/false, "
+            f"yes/no, on/off), got {value!r}")
+    return None if download else "download=False"
+
+
+def _parse_host_port(text):
+    host, _, port = text.strip().rpartition(":")
+    host = host.strip("[]")  # [::1]:80
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"The environment variable {_DOWNLOAD_PROBE_ENV} must be host:port[,host:port...], "
+            f"got {os.environ.get(_DOWNLOAD_PROBE_ENV)!r}")
+    return host, int(port)
+
+
+def _download_urls(name, builder):
+    """The URLs tfds downloads `name` from: its checksums metadata (no network)."""
+    try:
+        urls = sorted(type(builder).url_infos or ())
+    except Exception:  # pylint: disable=broad-except; a best-effort read of metadata
+        urls = []
+    return urls or list(_DOWNLOAD_URLS[name])
+
+
+def _proxy_for(url):
+    """(host, port) of the environment's proxy for `url`, or None to connect directly."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxy = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    try:
+        port = proxy.port or {"https": 443}.get(proxy.scheme, 80)
+    except ValueError:  # a malformed port: let tfds report it
+        return None
+    return (proxy.hostname, port) if proxy.hostname else None
+
+
+def _probe_targets(name, builder):
+    """[(host, port, description)] to reach before downloading `name`, deduplicated."""
+    override = os.environ.get(_DOWNLOAD_PROBE_ENV, "").strip()
+    if override:
+        pairs = [_parse_host_port(item) for item in override.split(",") if item.strip()]
+        return [(host, port, f"{host}:{port} (from {_DOWNLOAD_PROBE_ENV})")
+                for host, port in dict.fromkeys(pairs)]
+    targets = {}
+    for url in _download_urls(name, builder):
+        parts = urllib.parse.urlsplit(url)
+        proxy = _proxy_for(url)
+        if proxy is not None:
+            targets.setdefault(proxy, f"proxy {proxy[0]}:{proxy[1]} (for {parts.hostname})")
+        else:
+            port = parts.port or {"https": 443}.get(parts.scheme, 80)
+            targets.setdefault((parts.hostname, port), f"{parts.hostname}:{port}")
+    return [(host, port, description) for (host, port), description in targets.items()]
+
+
+def _unreachable(targets, timeout):
+    """(description, reason) of the first target a TCP connection cannot reach
+    within `timeout` seconds in all (name resolution included), or None."""
+    results = [{} for _ in targets]
+
+    def attempt(host, port, result):
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result["ok"] = True
+        except OSError as error:
+            result["error"] = error
+
+    # Threads, because name resolution ignores socket timeouts; a thread left
+    # hanging is a daemon and ends with the process.
+    threads = [threading.Thread(target=attempt, args=(host, port, result), daemon=True)
+               for (host, port, _), result in zip(targets, results)]
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.start()
+    for thread, (_, _, description), result in zip(threads, targets, results):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if "ok" not in result:
+            error = result.get("error")
+            reason = (f"{type(error).__name__}: {error}" if error is not None
+                      else f"no answer within {timeout:g} s")
+            return description, reason
+    return None
+
+
+def _prepared_builder(name, data_dir, manual_dir, download):
+    """The tfds builder of a prepared data set; prepares it if it is not: ImageNet
+    from `manual_dir`, the others by downloading (after a probe)."""
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
     # The first test only avoids is_prepared()'s warning about a missing file.
     if (builder.data_path / "dataset_info.json").exists() and builder.is_prepared():
         return builder
-    if name != "imagenet2012" or manual_dir is None:
-        raise ValueError(_not_prepared_message(name, builder))
-    manual_dir = os.fspath(manual_dir)
-    missing = [tar for tar in _IMAGENET_TARS
-               if not tf.io.gfile.exists(os.path.join(manual_dir, tar))]
-    if missing:
+    if name == "imagenet2012":
+        if manual_dir is None:
+            raise ValueError(_imagenet_message(builder))
+        manual_dir = os.fspath(manual_dir)
+        missing = [tar for tar in _IMAGENET_TARS
+                   if not tf.io.gfile.exists(os.path.join(manual_dir, tar))]
+        if missing:
+            raise ValueError(
+                f"`manual_dir` must hold {' and '.join(_IMAGENET_TARS)} to prepare imagenet2012 "
+                f"offline, got {manual_dir!r} without {', '.join(missing)}")
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        return builder
+    refusal = _download_refusal(download)
+    if refusal is not None:
+        raise ValueError(f"{_not_prepared_head(name, builder)} and downloads are off "
+                         f"({refusal}). {_build_elsewhere(name, builder)}")
+    unreachable = _unreachable(_probe_targets(name, builder), _PROBE_TIMEOUT_S)
+    if unreachable is not None:
+        target, reason = unreachable
         raise ValueError(
-            f"`manual_dir` must hold {' and '.join(_IMAGENET_TARS)} to prepare imagenet2012 "
-            f"offline, got {manual_dir!r} without {', '.join(missing)}")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+            f"{_not_prepared_head(name, builder)} and cannot be downloaded: could not connect to "
+            f"{target} ({reason}). {_build_elsewhere(name, builder)}")
+    builder.download_and_prepare()
     return builder
 
 
-def _small_tfds_source(name, split, size, augment, data_dir):
+# ----------------------------------------------------------------------------
+# tfds sets: reading
+
+# (name, data_dir, validation_split) -> `_carve` of the train labels.
+_TRAIN_CARVES = {}
+
+
+def _tfds_train_carve(builder, validation_split):
+    """`_carve` of a prepared tfds set's train labels, read once per process
+    (labels only: the images are not decoded)."""
+    import tensorflow_datasets as tfds
+
+    key = (builder.name, os.fspath(builder.data_dir), float(validation_split))
+    if key not in _TRAIN_CARVES:
+        ds = builder.as_dataset(split="train", shuffle_files=False,
+                                decoders={"image": tfds.decode.SkipDecoding()},
+                                read_config=tfds.ReadConfig(try_autocache=False))
+        labels = ds.map(lambda example: example["label"], num_parallel_calls=AUTOTUNE)
+        labels = np.concatenate(list(labels.batch(8192).as_numpy_iterator()))
+        _TRAIN_CARVES[key] = _carve(labels, validation_split)
+    return _TRAIN_CARVES[key]
+
+
+def _small_tfds_source(name, split, size, augment, data_dir, validation_split, download):
     """CIFAR-10/100 and MNIST: read once, cached in memory as uint8."""
     import tensorflow_datasets as tfds
 
-    builder = _prepared_builder(name, data_dir, None)
+    builder = _prepared_builder(name, data_dir, None, download)
     spec = _TFDS_SPECS[name]
-    tfds_split = "train" if split == "train" else spec.tfds_test_split
+    tfds_split = spec.tfds_test_split if split == "test" else "train"
+    # Read in the stored order (shuffle_files=False), as `_tfds_train_carve` does.
     ds = builder.as_dataset(split=tfds_split, as_supervised=True, shuffle_files=False,
-                            read_config=tfds.ReadConfig(try_autocache=False)).cache()
-    buffer = spec.train_examples if split == "train" else spec.test_examples
+                            read_config=tfds.ReadConfig(try_autocache=False))
+    if split == "test":
+        buffer = spec.test_examples
+    elif validation_split == 0:
+        buffer = spec.train_examples
+    else:
+        rest, carved = _tfds_train_carve(builder, validation_split)
+        chosen = carved if split == "validation" else rest
+        keep = np.zeros(len(rest) + len(carved), bool)
+        keep[chosen] = True
+        keep = tf.constant(keep)
+        ds = ds.enumerate().filter(lambda index, example: tf.gather(keep, index))
+        ds = ds.map(lambda index, example: example)
+        buffer = len(chosen)
+    ds = ds.cache()
     if name == "mnist":
         preprocess = _mnist_preprocess_fn(size, augment)
     else:
@@ -472,12 +780,25 @@ def _mnist_preprocess_fn(size, augment):
     return preprocess
 
 
-def _imagenet_source(split, size, augment, shuffle, seed, data_dir, manual_dir):
-    """ImageNet: JPEG bytes from the prepared shards, decoded (and cropped) per example."""
+def _imagenet_source(split, size, augment, shuffle, seed, data_dir, manual_dir, validation_split,
+                     download):
+    """ImageNet: JPEG bytes from the prepared shards, decoded (and cropped) per example.
+
+    The validation carve is tfds slicing: "train[:k]" and "train[k:]", k from
+    the prepared train split's size (tfds stores it shuffled by key hash)."""
     import tensorflow_datasets as tfds
 
-    builder = _prepared_builder("imagenet2012", data_dir, manual_dir)
-    tfds_split = "train" if split == "train" else _TFDS_SPECS["imagenet2012"].tfds_test_split
+    builder = _prepared_builder("imagenet2012", data_dir, manual_dir, download)
+    if split == "test":
+        tfds_split = _TFDS_SPECS["imagenet2012"].tfds_test_split
+    elif validation_split == 0:
+        tfds_split = "train"
+    else:
+        splits = builder.info.splits
+        pool = (splits["train"].num_examples if "train" in splits
+                else _TFDS_SPECS["imagenet2012"].train_examples)
+        carved = _carve_count(pool, validation_split)
+        tfds_split = f"train[:{carved}]" if split == "validation" else f"train[{carved}:]"
     ds = builder.as_dataset(
         split=tfds_split, as_supervised=True, shuffle_files=shuffle,
         decoders={"image": tfds.decode.SkipDecoding()},

@@ -26,6 +26,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +34,13 @@ import threading
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# No test downloads anything, even on a machine with a network: every download
+# probe of addernet_tf.data (child processes inherit the variable) goes to a
+# local port that is bound for the whole session but never listens.
+_NO_NETWORK = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+_NO_NETWORK.bind(("127.0.0.1", 0))
+os.environ["ADDERNET_TF_DOWNLOAD_PROBE"] = f"127.0.0.1:{_NO_NETWORK.getsockname()[1]}"
 
 
 class _Job:

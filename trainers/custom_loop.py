@@ -112,7 +112,7 @@ def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, ca
         `MultiWorkerMirroredStrategy`).
       train_ds: endless (repeated) global batches of equal size, a multiple of
         the number of replicas: every worker must run every step.
-      test_ds: global batches for the validation after every epoch.
+      test_ds: global batches for the validation after every epoch, or None.
       epochs: total epochs, counting those a resumed run already did.
       steps: steps per epoch.
       backup_dir: this process's checkpoint directory: the state is saved
@@ -156,8 +156,9 @@ def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, ca
         if distiller.stop_training:  # mid-epoch: nothing of this epoch is saved
             break
         statistics.sync()
-        val_logs = _evaluate(distiller, strategy, test_ds, callbacks, test_step)
-        logs = {**logs, **{f"val_{name}": value for name, value in val_logs.items()}}
+        if test_ds is not None:
+            val_logs = _evaluate(distiller, strategy, test_ds, callbacks, test_step)
+            logs = {**logs, **{f"val_{name}": value for name, value in val_logs.items()}}
         progress.update(steps, list(logs.items()), finalize=True)
         epoch_done.assign(epoch + 1)
         manager.save()

@@ -10,19 +10,27 @@ import math
 from absl import flags
 
 from addernet_tf import data
+from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
 from addernet_tf.models import MODELS
 from trainers.strategy import STRATEGIES, tf_config_problem
 
-__all__ = ["METHODS", "STRATEGIES", "define_flags", "validate", "as_dict"]
+__all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "define_flags", "validate",
+           "recalibration_batches", "flag_names", "as_dict"]
 
 METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
+DEFAULT_RECALIBRATION_BATCHES = 10
 
 
 def define_flags(flag_values=flags.FLAGS):
     """Registers every trainer flag on `flag_values` (absl's global `FLAGS`)."""
     d = _Definer(flag_values)
     d.DEFINE_string("dataset", "cifar10", f"One of {', '.join(data.DATASETS)}.")
-    d.DEFINE_string("data_dir", None, "tfds data directory (prepared data sets only).")
+    d.DEFINE_string("data_dir", None, "tfds data directory (default: tfds' own).")
+    d.DEFINE_boolean("download", True, "Download and prepare a tfds data set that is not "
+                     "prepared yet (fails at once, in one line, without network).")
+    d.DEFINE_float("validation_split", 0.1, "Fraction of the training split held out (a fixed, "
+                   "seeded carve) for the per-epoch val_* metrics and the tuner; the test "
+                   "split is read once, at the end. 0: no validation.")
     d.DEFINE_string("manual_dir", None, "imagenet2012: directory with the ILSVRC2012 tars.")
     d.DEFINE_integer("image_size", None, "Input side; default: the data set's (32 / 224).")
     d.DEFINE_string("model", "resnet20", f"One of {', '.join(MODELS)}.")
@@ -36,6 +44,12 @@ def define_flags(flag_values=flags.FLAGS):
     d.DEFINE_boolean("kernel", True, "pkkd: kernel maps (Laplace / Gaussian-alike).")
     d.DEFINE_boolean("rho", True, "pkkd: the 1x1 convolution rho on each head.")
     d.DEFINE_string("teacher_heads", "fixed", "pkkd: fixed or learn (sigma_c and rho_c).")
+    d.DEFINE_boolean("standardize_maps", True, "pkkd: compare the heads' outputs standardized "
+                     "per channel (L_mid per channel = 2 - 2 corr; a flat map cannot win); "
+                     "false: the plain MSE of Eq. 13.")
+    d.DEFINE_string("kernel_direction", "rising", f"pkkd: one of {', '.join(DIRECTIONS)}: "
+                    "both maps rise with their layer's output (the Laplace kernel "
+                    "exp(-|x-f|_1/sigma_a)), or both fall (Eq. 7/8's printed signs).")
     d.DEFINE_string("tap", "layer", "Distilled features: layer (raw conv/adder outputs) or "
                     "block (block outputs).")
     d.DEFINE_float("alpha", 1.0, "Weight of the logit KD term (Eq. 14).")
@@ -51,6 +65,10 @@ def define_flags(flag_values=flags.FLAGS):
     d.DEFINE_float("momentum", 0.9, "SGD momentum.")
     d.DEFINE_float("weight_decay", 5e-4, "Coupled L2 weight decay (PyTorch SGD style).")
     d.DEFINE_float("adaptive_eta", 0.2, "AdderNet's adaptive learning-rate eta (0 = off).")
+    d.DEFINE_integer("bn_recalibration_batches", None, "Before every evaluation and before "
+                     "saving, re-estimate the student's BN statistics with its current weights "
+                     f"on this many training batches (0 = off; default: "
+                     f"{DEFAULT_RECALIBRATION_BATCHES} for an adder student, 0 for a CNN).")
     d.DEFINE_string("model_dir", "runs/pkkd", "Checkpoints, logs and summary.json go here.")
     d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}: "
                     "one device; mirrored over this machine's GPUs (or --cpu_replicas CPU "
@@ -82,7 +100,8 @@ def validate(f):
     """First problem with the parsed flags `f`, as one line, or None."""
     choices = (("dataset", data.DATASETS), ("model", tuple(MODELS)), ("method", METHODS),
                ("teacher", ("progressive", "fixed")), ("teacher_heads", ("fixed", "learn")),
-               ("tap", ("layer", "block")), ("distribution_strategy", STRATEGIES))
+               ("tap", ("layer", "block")), ("distribution_strategy", STRATEGIES),
+               ("kernel_direction", DIRECTIONS))
     for flag, allowed in choices:
         if getattr(f, flag) not in allowed:
             return _bad(flag, getattr(f, flag), f"must be one of {', '.join(allowed)}")
@@ -94,9 +113,15 @@ def validate(f):
         value = getattr(f, flag)
         if not (math.isfinite(value) and value > 0):
             return _bad(flag, value, "must be a finite number > 0")
+    low, high = SIGMA_BOUNDS
     for flag in ("sigma_a_init", "sigma_c_init"):
-        if not 1e-4 <= getattr(f, flag) <= 1e4:
-            return _bad(flag, getattr(f, flag), "must be in [1e-4, 1e4]")
+        if not low <= getattr(f, flag) <= high:
+            return _bad(flag, getattr(f, flag), f"must be in [{low:g}, {high:g}]")
+    split = f.validation_split
+    if not (math.isfinite(split) and 0 <= split < 1):
+        return _bad("validation_split", split, "must be in [0, 1)")
+    if f.bn_recalibration_batches is not None and f.bn_recalibration_batches < 0:
+        return _bad("bn_recalibration_batches", f.bn_recalibration_batches, "must be >= 0")
     for flag in ("epochs", "batch_size"):
         if getattr(f, flag) <= 0:
             return _bad(flag, getattr(f, flag), "must be > 0")
@@ -130,6 +155,20 @@ def validate(f):
     if f.distribution_strategy == "multi_worker":
         return tf_config_problem()
     return None
+
+
+def recalibration_batches(f):
+    """K of `--bn_recalibration_batches`, its default resolved (adder students only)."""
+    if f.bn_recalibration_batches is not None:
+        return f.bn_recalibration_batches
+    return 0 if f.method == "cnn" else DEFAULT_RECALIBRATION_BATCHES
+
+
+def flag_names():
+    """The trainer's flag names, sorted (without touching absl's global FLAGS)."""
+    values = flags.FlagValues()
+    define_flags(values)
+    return sorted(values)
 
 
 def as_dict(f):

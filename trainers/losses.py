@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from addernet_tf.layers import kernel_heads_for_taps
+from addernet_tf.layers.kernel_heads import DIRECTIONS
 
 __all__ = ["cross_entropy", "kd_loss", "FeatureLoss", "KernelFeatureLoss", "NSTLoss",
            "AttentionLoss", "SimilarityLoss", "FEATURE_LOSSES"]
@@ -37,6 +38,48 @@ def kd_loss(student_logits, teacher_logits, temperature=1.0):
 
 def _per_example_mean(x):
     return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=-1)
+
+
+_MAP_VARIANCE_FLOOR = 1e-10  # relative to the mean square
+
+
+def _channel_standardized(tensors):
+    """Each `[N, ..., C]` tensor standardized per channel over the global batch.
+
+    Unlike the maps' input standardization, the statistics stay in the
+    gradient (as in BatchNormalization): the result is invariant to a
+    channel's scale and offset, and so is its gradient. Under a multi-replica
+    strategy the moments are the global batch's (two all-reduces for all
+    tensors; the all-reduce's gradient is an all-reduce).
+
+    Returns:
+      `[(standardized, shortfall)]`: `shortfall [C]` = 1 − E[standardized²] =
+      floor / (variance + floor), in the gradient: 0 for any channel that is
+      not flat, 1 for a constant one.
+    """
+    ctx = tf.distribute.get_replica_context()
+    axes = [list(range(len(t.shape) - 1)) for t in tensors]
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        moments = [tf.nn.moments(t, a) for t, a in zip(tensors, axes)]
+        means, variances = [m for m, _ in moments], [v for _, v in moments]
+    else:
+        counts = [tf.cast(tf.reduce_prod(tf.shape(t)[:-1]), t.dtype) for t in tensors]
+        counts = [tf.maximum(c, 1.0) for c in ctx.all_reduce(
+            tf.distribute.ReduceOp.SUM, counts)]
+        sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                              [tf.reduce_sum(t, a) for t, a in zip(tensors, axes)])
+        means = [s / c for s, c in zip(sums, counts)]
+        squares = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [
+            tf.reduce_sum(tf.square(t - m), a) for t, m, a in zip(tensors, means, axes)])
+        variances = [q / c for q, c in zip(squares, counts)]
+    out = []
+    for t, m, v in zip(tensors, means, variances):
+        # Relative to the channel's mean square: float32 rounding noise of a flat or
+        # saturated map (relative 6e-8) stays below the floor, a map as flat as
+        # σa = 1e4 allows on standardized inputs (variance 1e-8 of 1) above it.
+        floor = tf.stop_gradient(_MAP_VARIANCE_FLOOR * (v + tf.square(m)) + 1e-30)
+        out.append(((t - m) * tf.math.rsqrt(v + floor), floor / (v + floor)))
+    return out
 
 
 class FeatureLoss(keras.layers.Layer):
@@ -65,11 +108,22 @@ class FeatureLoss(keras.layers.Layer):
 class KernelFeatureLoss(FeatureLoss):
     """PKKD's `L_mid` (Eq. 13): `Σ_m MSE(ρa(g(x_a^m)), ρc(h(x_c^m)))` per example.
 
+    With `standardize_maps` (the default) each side's head output is first
+    standardized per channel over the batch (statistics in the gradient), and
+    per channel `1 − E[ŝ²]` and `1 − E[t̂²]` (0 unless a map is flat) are added
+    to the MSE: per channel the batch mean is `2 − 2·corr(student, teacher)`,
+    0 at a match, 4 for opposite maps, and 2 for unrelated ones and for a
+    constant one (whose `ŝ` is 0; without the shortfall it would score 1, and
+    σa → its bound would pay). So a flat map cannot win, where the plain MSE
+    (`standardize_maps=False`, Eq. 13 read literally) rewards a student that
+    flattens its maps (σa → its bound) while its features are still unrelated
+    to the teacher's (docs/DESIGN.md).
+
     Args:
       kernel: Laplace (student) / Gaussian-alike (teacher) maps; False =
         identity (Table 1's "KD" and "1×1+KD" rows).
       rho: the 1×1 convolution ρ on both sides.
-      sigma_a_init: σa, per unit of the tap's fan-in (see `KernelMap.scale`).
+      sigma_a_init: σa.
       sigma_c_init: σc.
       teacher_heads: `"fixed"` (default): the teacher-side σc and ρc stay at
         their initial values, so the targets cannot move toward the student;
@@ -78,26 +132,36 @@ class KernelFeatureLoss(FeatureLoss):
         maps to a constant (seen within 4 SGD steps at lr 0.1; docs/DESIGN.md).
       unit_rho: constrain every output channel of each ρ to unit norm, so
         L_mid cannot be zeroed by shrinking ρ on both sides (collapse).
+      max_exponent: see `KernelMap`.
+      standardize_maps: compare per-channel standardized head outputs.
+      direction: `"rising"` or `"falling"` maps (see `KernelMap`).
     """
 
     name_prefix = "pkkd"
 
     def __init__(self, kernel=True, rho=True, sigma_a_init=1.0, sigma_c_init=1.0,
-                 teacher_heads="fixed", unit_rho=True, max_exponent=10.0, **kwargs):
+                 teacher_heads="fixed", unit_rho=True, max_exponent=10.0, standardize_maps=True,
+                 direction="rising", **kwargs):
         super().__init__(**kwargs)
         if teacher_heads not in ("learn", "fixed"):
             raise ValueError(f'`teacher_heads` must be "learn" or "fixed", got {teacher_heads!r}')
+        if not isinstance(standardize_maps, bool):
+            raise ValueError(f"`standardize_maps` must be True or False, got {standardize_maps!r}")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}")
         self.kernel, self.rho = bool(kernel), bool(rho)
         self.sigma_a_init, self.sigma_c_init = float(sigma_a_init), float(sigma_c_init)
         self.teacher_heads_mode = teacher_heads
         self.unit_rho = bool(unit_rho)
         self.max_exponent = float(max_exponent)
+        self.standardize_maps = standardize_maps
+        self.direction = direction
         self.student_heads, self.teacher_heads = [], []
 
     def configure(self, student_taps, teacher_taps):
         constraint = keras.constraints.UnitNorm(axis=0) if self.unit_rho else None
         common = dict(kernel=self.kernel, rho=self.rho, max_exponent=self.max_exponent,
-                      rho_constraint=constraint)
+                      rho_constraint=constraint, direction=self.direction)
         self.student_heads = kernel_heads_for_taps(student_taps, "ann",
                                                    sigma_init=self.sigma_a_init, **common)
         self.teacher_heads = kernel_heads_for_taps(teacher_taps, "cnn",
@@ -110,10 +174,18 @@ class KernelFeatureLoss(FeatureLoss):
                 t_head.trainable = False
 
     def call(self, student_features, teacher_features):
+        s_out = [head(s) for head, s in zip(self.student_heads, student_features)]
+        t_out = [head(t) for head, t in zip(self.teacher_heads, teacher_features)]
+        if not self.standardize_maps:
+            return self._combine([_per_example_mean(tf.square(s - t))
+                                  for s, t in zip(s_out, t_out)])
         terms = []
-        for s, t, s_head, t_head in zip(student_features, teacher_features,
-                                        self.student_heads, self.teacher_heads):
-            terms.append(_per_example_mean(tf.square(s_head(s) - t_head(t))))
+        for (s, s_short), (t, t_short) in zip(_channel_standardized(s_out),
+                                              _channel_standardized(t_out)):
+            # The shortfalls make E[ŝ²] and E[t̂²] count as 1: a flat map scores 2,
+            # as an unrelated one, and shrinking one toward the floor gains nothing.
+            terms.append(_per_example_mean(tf.square(s - t))
+                         + tf.reduce_mean(s_short + t_short))
         return self._combine(terms)
 
     def monitored(self):

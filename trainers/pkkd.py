@@ -10,6 +10,15 @@ epoch, from which `keras.callbacks.BackupAndRestore` resumes a killed run),
 `summary.json` (accuracies, op counts, flags). `train(config)` is the same run
 without absl, for tests and the tuner.
 
+Evaluation: `--validation_split` carves a fixed part of the training split
+for the per-epoch `val_*` metrics (and the tuner); the test split is read once,
+at the end. Before every evaluation and before saving, the adder student's BN
+statistics are re-estimated with its current weights on
+`--bn_recalibration_batches` training batches (`trainers.bn_recalibration`).
+summary.json has `student_val_accuracy`, `student_test_accuracy`,
+`teacher_val_accuracy`, `teacher_test_accuracy`; `student_accuracy` and
+`teacher_accuracy` are the test figures.
+
 `--distribution_strategy` (see `trainers.strategy`): `default` and `mirrored`
 train with Keras `fit`; `multi_worker` (`TF_CONFIG` set) trains with
 `trainers.custom_loop`, since Keras 3 `fit` cannot run under
@@ -36,7 +45,9 @@ from trainers import custom_loop
 from trainers import flags as trainer_flags
 from trainers import losses
 from trainers import strategy as strategy_lib
+from trainers.bn_recalibration import BatchNormRecalibration
 from trainers.distiller import Distiller
+from trainers.monitoring import ProgressLine, SigmaBoundWarning
 from trainers.strategy import make_strategy
 
 __all__ = ["train", "make_strategy", "NonFiniteLossError", "main"]
@@ -93,17 +104,20 @@ def _feature_loss(config):
     if config.method == "pkkd":
         return losses.KernelFeatureLoss(
             kernel=config.kernel, rho=config.rho, sigma_a_init=config.sigma_a_init,
-            sigma_c_init=config.sigma_c_init, teacher_heads=config.teacher_heads)
+            sigma_c_init=config.sigma_c_init, teacher_heads=config.teacher_heads,
+            standardize_maps=config.standardize_maps, direction=config.kernel_direction)
     return losses.FEATURE_LOSSES[config.method]()
 
 
 class _Data(NamedTuple):
     train: object  # tf.data.Dataset of global batches
+    validation: object  # or None without --validation_split
     test: object
     steps: int  # per epoch
     # `train` is endless, so every batch is full and an epoch is `steps` batches
     # of the stream (about one pass with the default ceil(examples / batch) steps).
     repeated: bool
+    recalibration: object  # endless training batches of their own stream
 
 
 def _uses_custom_loop(strategy):
@@ -116,31 +130,49 @@ def _datasets(config, info, strategy):
     # data would hang the others.
     repeated = (config.steps_per_epoch is not None or strategy.num_replicas_in_sync > 1
                 or _uses_custom_loop(strategy))
-    train = data.load(config.dataset, "train", batch_size=config.batch_size,
-                      image_size=config.image_size, data_dir=config.data_dir,
-                      manual_dir=config.manual_dir, seed=config.seed, repeat=repeated)
-    test = data.load(config.dataset, "test", batch_size=config.batch_size,
-                     image_size=config.image_size, data_dir=config.data_dir,
-                     manual_dir=config.manual_dir)
+    common = dict(batch_size=config.batch_size, image_size=config.image_size,
+                  data_dir=config.data_dir, manual_dir=config.manual_dir,
+                  validation_split=config.validation_split, download=config.download)
+    train = data.load(config.dataset, "train", seed=config.seed, repeat=repeated, **common)
+    validation = (data.load(config.dataset, "validation", **common)
+                  if config.validation_split > 0 else None)
+    test = data.load(config.dataset, "test", **common)
+    # A stream of its own (another seed), so recalibrating never shifts the training order.
+    recalibration = data.load(config.dataset, "train", seed=config.seed + 1, repeat=True,
+                              **common)
     steps = config.steps_per_epoch or math.ceil(info.train_examples / config.batch_size)
-    return _Data(train, test, steps, repeated)
+    return _Data(train, validation, test, steps, repeated, recalibration)
 
 
-def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks=()):
+def _recalibration(config, datasets, student):
+    """The student's `BatchNormRecalibration`, or None when it is off."""
+    batches = trainer_flags.recalibration_batches(config)
+    if batches == 0:
+        return None
+    return BatchNormRecalibration([student], datasets.recalibration, batches)
+
+
+def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks=(),
+         recalibration=None):
     guard = _StopOnNonFinite()
     os.makedirs(run_dir, exist_ok=True)
-    # Order matters: once history.csv has an epoch's row, that epoch's backup
-    # and weight files are on disk (and the replicas' BN statistics agree).
+    # Order matters: the recalibration runs at the start of validation (and
+    # before the saves where there is none); once history.csv has an epoch's
+    # row, that epoch's backup and weight files are on disk (and the
+    # replicas' BN statistics agree).
     every = getattr(config, "log_every_steps", 0)
-    ours = [save, keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
-                                              update_freq=every or "epoch"),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True), guard]
     verbose = config.verbose if strategy_lib.is_chief(strategy) else 0
+    ours = [*([recalibration] if recalibration is not None else []), save,
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
+                                        update_freq=every or "epoch"),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True), guard,
+            ProgressLine(epochs, datasets.steps if datasets.repeated else None, verbose),
+            SigmaBoundWarning()]
     if _uses_custom_loop(strategy):
         history = custom_loop.fit(
-            distiller, strategy, datasets.train, datasets.test, epochs=epochs,
+            distiller, strategy, datasets.train, datasets.validation, epochs=epochs,
             steps=datasets.steps, backup_dir=os.path.join(run_dir, "backup"),
-            callbacks=[*ours, *callbacks], verbose=verbose)
+            callbacks=[*ours, *callbacks])
     else:
         statistics = strategy_lib.ReplicaStatisticsSync(
             strategy, (distiller.student, distiller.teacher))
@@ -148,17 +180,24 @@ def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks
         history = distiller.fit(
             datasets.train, epochs=epochs,
             steps_per_epoch=datasets.steps if datasets.repeated else None,
-            validation_data=datasets.test, verbose=verbose, shuffle=False,  # tf.data shuffles
+            validation_data=datasets.validation, verbose=0, shuffle=False,  # tf.data shuffles
             callbacks=[statistics, backup, *ours, *callbacks]).history
     if guard.problem:
         raise NonFiniteLossError(guard.problem)
     return history
 
 
-def _evaluate(distiller, strategy, datasets):
+def _evaluate(distiller, strategy, dataset):
+    if dataset is None:
+        return {}
     if _uses_custom_loop(strategy):
-        return custom_loop.evaluate(distiller, strategy, datasets.test)
-    return distiller.evaluate(datasets.test, verbose=0, return_dict=True)
+        return custom_loop.evaluate(distiller, strategy, dataset)
+    return distiller.evaluate(dataset, verbose=0, return_dict=True)
+
+
+def _accuracy(results, network):
+    value = results.get(f"{network}_accuracy")
+    return None if value is None else float(value)
 
 
 def _fixed_teacher(config, strategy, info, datasets, out_dir):
@@ -190,7 +229,7 @@ def _fixed_teacher(config, strategy, info, datasets, out_dir):
     return teacher
 
 
-def train(config, callbacks=()):
+def train(config, callbacks=(), evaluate_test=True):
     """Runs one training as configured; returns the summary dict it writes.
 
     Args:
@@ -198,6 +237,8 @@ def train(config, callbacks=()):
         parsed absl `FLAGS`, or a `types.SimpleNamespace`).
       callbacks: extra Keras callbacks for the main `fit` (after ours; under
         multi_worker, for `trainers.custom_loop.fit`, which calls them alike).
+      evaluate_test: read the test split at the end (the tuner's trials do
+        not: their test figures are None).
 
     Raises:
       ValueError: a bad configuration or a missing data set.
@@ -213,7 +254,7 @@ def train(config, callbacks=()):
         raise ValueError(f"--batch_size={config.batch_size}: must be a multiple of the "
                          f"{replicas} replicas")
     keras.utils.set_random_seed(config.seed)
-    info = data.dataset_info(config.dataset, config.image_size)
+    info = data.dataset_info(config.dataset, config.image_size, config.validation_split)
     datasets = _datasets(config, info, strategy)
     out_dir = strategy_lib.write_dir(strategy, config.model_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -241,21 +282,31 @@ def train(config, callbacks=()):
         distiller.compile(_optimizer(config, total_steps),
                           _optimizer(config, total_steps) if progressive else None)
 
+    recalibration = _recalibration(config, datasets, student)
     start = time.time()
     _fit(distiller, strategy, datasets, config, config.epochs, out_dir,
          _SaveNetworks((student, os.path.join(out_dir, "student.weights.h5")),
                        (teacher, os.path.join(out_dir, "teacher.weights.h5"))),
-         callbacks)
+         callbacks, recalibration)
     seconds = time.time() - start
-    results = _evaluate(distiller, strategy, datasets)
+    if recalibration is not None:  # the network evaluated and saved is the trained one
+        recalibration.recalibrate()
+    val = _evaluate(distiller, strategy, datasets.validation)
+    test = _evaluate(distiller, strategy, datasets.test) if evaluate_test else {}
     student.save(os.path.join(out_dir, "student.keras"))
     if teacher is not None:
         teacher.save(os.path.join(out_dir, "teacher.keras"))
 
     summary = {
-        "student_accuracy": float(results["student_accuracy"]),
-        "teacher_accuracy": (float(results["teacher_accuracy"])
-                             if "teacher_accuracy" in results else None),
+        "student_accuracy": _accuracy(test, "student"),
+        "teacher_accuracy": _accuracy(test, "teacher"),
+        "student_test_accuracy": _accuracy(test, "student"),
+        "teacher_test_accuracy": _accuracy(test, "teacher"),
+        "student_val_accuracy": _accuracy(val, "student"),
+        "teacher_val_accuracy": _accuracy(val, "teacher"),
+        "train_examples": info.train_examples,
+        "validation_examples": info.validation_examples,
+        "bn_recalibration_batches": trainer_flags.recalibration_batches(config),
         "student_ops": count_ops(student).as_dict(),
         "teacher_ops": count_ops(teacher).as_dict() if teacher is not None else None,
         "train_seconds": round(seconds, 1),
@@ -277,8 +328,8 @@ def main(argv):
     except (ValueError, NonFiniteLossError) as e:
         sys.exit(f"pkkd: {e}")
     teacher = summary["teacher_accuracy"]
-    print(f"student accuracy {summary['student_accuracy']:.4f}"
-          + (f", teacher accuracy {teacher:.4f}" if teacher is not None else ""))
+    print(f"test accuracy: student {summary['student_accuracy']:.4f}"
+          + (f", teacher {teacher:.4f}" if teacher is not None else ""))
     print(f"checkpoints, logs and summary.json: {os.path.abspath(config.model_dir)}")
 
 

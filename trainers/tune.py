@@ -12,8 +12,14 @@ Search space (`SEARCH_SPACE`; every range is sampled log-uniformly):
 
     alpha           0.1 – 10    logit KD weight (Eq. 14; Table 3 sweeps 0.1 – 10)
     beta            0.1 – 10    feature-loss weight (Eq. 14)
-    sigma_a_init    0.1 – 10    initial σa of the student's Laplace maps
-    sigma_c_init    0.1 – 10    initial σc of the teacher's Gaussian-alike maps
+    sigma_a_init    0.25 – 16   initial σa of the student's Laplace maps
+    sigma_c_init    0.5 – 2     initial σc of the teacher's Gaussian-alike maps
+
+On standardized inputs a map saturates its cap (exp(10)) from z = 2σc²·10
+(Gaussian-alike) or σa·10 (Laplace): below σc = 0.5 the teacher's map is
+nearly a step on its top few percent, and students chase it toward σa → 0.
+The σc range is matched by σa = 2σc² in 0.5 – 8, which the σa range covers
+with room on both sides.
     learning_rate   0.005 – 0.5 initial learning rate (the paper: 0.1)
 
 `--tie_alpha_beta` replaces alpha and beta by one value `alpha_beta` used for
@@ -28,10 +34,11 @@ Tuners (`--tuner`): `random`, `bayesian` (Gaussian process + UCB), or
 scratch (a cosine schedule over its own epochs; `trainers.pkkd` has no warm
 start from another run's weights). `--max_trials` caps every tuner.
 
-Objective: `val_student_accuracy`, the student's accuracy on the data the
-trainer validates on, i.e. `summary["student_accuracy"]`. The trainer has no
-separate validation split: that is the test split, so a tuned accuracy is an
-optimistic estimate of the test accuracy.
+Objective: `val_student_accuracy`, the student's accuracy on the validation
+split that `--validation_split` carves from the training split
+(`summary["student_val_accuracy"]`, after the trainer's BN recalibration).
+The search needs one (`--validation_split` > 0), and its trials never read the
+test split: train the best flags once to get a test figure.
 
 Failures: a trial whose loss diverges (NaN/Inf) ends FAILED, is listed
 unranked, and the search goes on. Any other error stops the search with one
@@ -78,13 +85,13 @@ OBJECTIVE = "val_student_accuracy"
 SEARCH_SPACE = {
     "alpha": (0.1, 10.0),
     "beta": (0.1, 10.0),
-    "sigma_a_init": (0.1, 10.0),
-    "sigma_c_init": (0.1, 10.0),
+    "sigma_a_init": (0.25, 16.0),
+    "sigma_c_init": (0.5, 2.0),
     "learning_rate": (0.005, 0.5),
 }
 TIED = "alpha_beta"  # the one hyperparameter behind alpha and beta with --tie_alpha_beta
 # Settings that do not change a trial's result: they may differ when a search resumes.
-_NOT_PART_OF_THE_SEARCH = ("verbose", "model_dir", "data_dir", "manual_dir",
+_NOT_PART_OF_THE_SEARCH = ("verbose", "model_dir", "data_dir", "manual_dir", "download",
                            "distribution_strategy", "cpu_replicas")
 
 
@@ -103,8 +110,12 @@ def define_flags(flag_values=flags.FLAGS):
                          "rounds.", flag_values=flag_values)
 
 
-def validate(tuner, max_trials, hyperband_factor=3, distribution_strategy="default"):
+def validate(tuner, max_trials, hyperband_factor=3, distribution_strategy="default",
+             validation_split=0.1):
     """First problem with the search's own flags, as one line, or None."""
+    if validation_split == 0:
+        return ("--validation_split=0: the search ranks trials on a validation split carved "
+                "from the training split (it never reads the test split); give a fraction > 0")
     if tuner not in TUNERS:
         return f"--tuner={tuner}: must be one of {', '.join(TUNERS)}"
     if max_trials <= 0:
@@ -117,15 +128,9 @@ def validate(tuner, max_trials, hyperband_factor=3, distribution_strategy="defau
     return None
 
 
-def _trainer_flag_names():
-    values = flags.FlagValues()
-    trainer_flags.define_flags(values)
-    return sorted(values)
-
-
 def _base_settings(config):
     """The trainer's settings of `config` (absl FLAGS or any object/dict) as a dict."""
-    names = _trainer_flag_names()
+    names = trainer_flags.flag_names()
     if isinstance(config, dict):
         return {name: config[name] for name in names}
     if isinstance(config, flags.FlagValues):
@@ -195,7 +200,7 @@ class _TrainerTuner(keras_tuner.Tuner):
             keras.backend.clear_session()
             gc.collect()
             try:
-                summary = pkkd.train(types.SimpleNamespace(**settings))
+                summary = pkkd.train(types.SimpleNamespace(**settings), evaluate_test=False)
             except pkkd.NonFiniteLossError as e:  # e.g. too large a learning rate
                 print(f"trial {trial.trial_id} failed: {e}", file=sys.stderr)
                 raise keras_tuner.errors.FailedTrialError(str(e)) from None
@@ -205,7 +210,7 @@ class _TrainerTuner(keras_tuner.Tuner):
                 traceback.print_exc()
                 raise keras_tuner.errors.FatalRuntimeError(
                     f"trial {trial.trial_id}: {type(e).__name__}: {_last_line(str(e))}") from e
-        return {OBJECTIVE: float(summary["student_accuracy"])}
+        return {OBJECTIVE: float(summary["student_val_accuracy"])}
 
 
 @contextlib.contextmanager
@@ -342,8 +347,9 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
     """
     out = out or sys.stdout
     base = _base_settings(config)
-    problem = (validate(tuner, max_trials, hyperband_factor, base["distribution_strategy"])
-               or trainer_flags.validate(types.SimpleNamespace(**base)))
+    problem = (trainer_flags.validate(types.SimpleNamespace(**base))
+               or validate(tuner, max_trials, hyperband_factor, base["distribution_strategy"],
+                           base["validation_split"]))
     if problem:
         raise ValueError(problem)
     tune_dir = tune_dir or base["model_dir"].rstrip("/\\") + "_tune"
@@ -379,8 +385,9 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"tune: unexpected arguments: {' '.join(argv[1:])}")
     f = flags.FLAGS
-    problem = (validate(f.tuner, f.max_trials, f.hyperband_factor, f.distribution_strategy)
-               or trainer_flags.validate(f))
+    problem = (trainer_flags.validate(f)
+               or validate(f.tuner, f.max_trials, f.hyperband_factor, f.distribution_strategy,
+                           f.validation_split))
     if problem:
         sys.exit(f"tune: {problem}")
     try:

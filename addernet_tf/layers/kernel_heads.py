@@ -11,15 +11,19 @@ import numbers
 import keras
 import tensorflow as tf
 
-__all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "kernel_heads_for_taps"]
+__all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "DIRECTIONS", "SIGMA_BOUNDS",
+           "kernel_heads_for_taps"]
 
 KERNEL_KINDS = ("gaussian", "laplace", "identity")
+DIRECTIONS = ("rising", "falling")
 
 # Inputs are clipped to ±_FEATURE_LIMIT and σ to [_SIGMA_MIN, _SIGMA_MAX]: with
 # these, the exponent and every partial derivative stay finite in float32
 # (|z| ≤ 1e15 · 1e8 / 2), so ±inf or 1e38 features give finite maps and grads.
 _FEATURE_LIMIT = 1e15
 _SIGMA_MIN, _SIGMA_MAX = 1e-4, 1e4
+SIGMA_BOUNDS = (_SIGMA_MIN, _SIGMA_MAX)
+"""σ is clipped to this range when read; `sigma_init` must lie in it."""
 _STD_FLOOR = 1e-6
 
 
@@ -34,11 +38,20 @@ def _positive_number(value, arg):
 class KernelMap(keras.layers.Layer):
     """Elementwise kernel map of a conv/adder layer's output, learnable σ.
 
-    kinds (y = the layer's raw output, standardized per channel, see below):
-      - `"gaussian"` (CNN, Eq. 7, y = x∗f): `h = exp(−y / (2σ²))`;
-      - `"laplace"` (ANN, Eq. 8, y = −‖x − f‖₁): `g = exp(y / σ)
-        = exp(−‖x − f‖₁ / σ)`;
+    kinds (y = the layer's raw output, standardized per channel, see below),
+    with the default `direction="rising"`:
+      - `"gaussian"` (CNN, Eq. 7, y = x∗f): `h = exp(y / (2σ²))`;
+      - `"laplace"` (ANN, Eq. 8, y = x⊙f = −‖x − f‖₁): `g = exp(y / σ)
+        = exp(−‖x − f‖₁ / σ)`, the standard Laplace kernel;
       - `"identity"`: `y` itself, no σ (the "no kernel" ablation).
+
+    Both maps rise with their layer's output, so equal outputs give equal maps
+    when `σa = 2σc²`, and an MSE between them pulls the student toward its
+    teacher. `direction="falling"` negates both exponents (the signs as
+    printed in Eq. 7 and 8 read with Eq. 2's `x⊙f`); docs/DESIGN.md says why
+    rising is the default: it is the reading under which Eq. 8 is the Laplace
+    kernel and Eq. 7's series (Theorem 1) has positive terms, and it
+    compresses the long low tail of adder outputs instead of exponentiating it.
 
     `standardize=True` first maps each channel to `(y − μ_c) / s_c` with the
     batch's per-channel mean and standard deviation, held constant in the
@@ -50,7 +63,7 @@ class KernelMap(keras.layers.Layer):
     training, so batch statistics are always at hand; under a multi-replica
     strategy they are the global batch's (one all-reduce).
 
-    σ is kept positive by learning log σ (clipped to [1e-4, 1e4] when read).
+    σ is kept positive by learning log σ (clipped to `SIGMA_BOUNDS` when read).
     Numerically safe: with z the exponent above, the map returns
     `exp(m − softplus(m − z)) = 1 / (exp(−z) + exp(−m))`, m = `max_exponent`:
     equal to `exp(z)` to a relative `exp(z − m)`, never above `exp(m)`;
@@ -62,16 +75,20 @@ class KernelMap(keras.layers.Layer):
       sigma_init: initial σ (> 0).
       standardize: per-channel batch standardization before the map.
       max_exponent: m above (> 0).
+      direction: one of `DIRECTIONS`.
 
     Shape: `[..., C]`; output has the input's shape and dtype.
     """
 
     def __init__(self, kind="gaussian", sigma_init=1.0, standardize=True, max_exponent=10.0,
-                 **kwargs):
+                 direction="rising", **kwargs):
         super().__init__(**kwargs)
         if kind not in KERNEL_KINDS:
             raise ValueError(f"`kind` must be one of {KERNEL_KINDS}, got {kind!r}")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}")
         self.kind = kind
+        self.direction = direction
         self.sigma_init = _positive_number(sigma_init, "sigma_init")
         if not _SIGMA_MIN <= self.sigma_init <= _SIGMA_MAX:
             raise ValueError(
@@ -121,10 +138,11 @@ class KernelMap(keras.layers.Layer):
             y = self._standardized(y)
         log_sigma = tf.clip_by_value(tf.cast(self.log_sigma, dtype),
                                      math.log(_SIGMA_MIN), math.log(_SIGMA_MAX))
+        sign = 1.0 if self.direction == "rising" else -1.0
         if self.kind == "gaussian":
-            z = y * -0.5 * tf.exp(-2.0 * log_sigma)
+            z = y * (0.5 * sign) * tf.exp(-2.0 * log_sigma)
         else:
-            z = y * tf.exp(-log_sigma)
+            z = y * sign * tf.exp(-log_sigma)
         m = tf.constant(self.max_exponent, dtype)
         return tf.exp(m - tf.nn.softplus(m - z))
 
@@ -134,7 +152,7 @@ class KernelMap(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(kind=self.kind, sigma_init=self.sigma_init, standardize=self.standardize,
-                      max_exponent=self.max_exponent)
+                      max_exponent=self.max_exponent, direction=self.direction)
         return config
 
 
@@ -143,7 +161,7 @@ class KernelHead(keras.layers.Layer):
     """Eq. 11/12: `y^m = ρ(map(feature^m))`, ρ an optional 1×1 convolution.
 
     Args:
-      kind, sigma_init, standardize, max_exponent: the `KernelMap`.
+      kind, sigma_init, standardize, max_exponent, direction: the `KernelMap`.
       rho: apply ρ, a bias-free 1×1 convolution over channels (channels last)
         to `rho_filters` channels (default: the input's); False gives the
         "no 1×1" rows of Table 1.
@@ -156,14 +174,14 @@ class KernelHead(keras.layers.Layer):
 
     def __init__(self, kind="gaussian", sigma_init=1.0, standardize=True, max_exponent=10.0,
                  rho=True, rho_filters=None, rho_initializer="identity", rho_constraint=None,
-                 **kwargs):
+                 direction="rising", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(rho, bool):
             raise ValueError(f"`rho` must be True or False, got {rho!r}")
         if rho_filters is not None and (not isinstance(rho_filters, numbers.Integral)
                                         or isinstance(rho_filters, bool) or rho_filters <= 0):
             raise ValueError(f"`rho_filters` must be a positive int or None, got {rho_filters!r}")
-        self.map = KernelMap(kind, sigma_init, standardize, max_exponent, name="map")
+        self.map = KernelMap(kind, sigma_init, standardize, max_exponent, direction, name="map")
         self.rho = rho
         self.rho_filters = rho_filters
         self.rho_initializer = keras.initializers.get(rho_initializer)
@@ -203,7 +221,7 @@ class KernelHead(keras.layers.Layer):
         config = super().get_config()
         config.update(kind=self.map.kind, sigma_init=self.map.sigma_init,
                       standardize=self.map.standardize, max_exponent=self.map.max_exponent,
-                      rho=self.rho, rho_filters=self.rho_filters,
+                      direction=self.map.direction, rho=self.rho, rho_filters=self.rho_filters,
                       rho_initializer=keras.initializers.serialize(self.rho_initializer),
                       rho_constraint=keras.constraints.serialize(self.rho_constraint))
         return config
@@ -211,7 +229,7 @@ class KernelHead(keras.layers.Layer):
 
 def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
                           standardize=True, max_exponent=10.0, rho_constraint=None,
-                          name_prefix=None):
+                          name_prefix=None, direction="rising"):
     """One `KernelHead` per tap of a teacher CNN or a student ANN.
 
     Args:
@@ -222,6 +240,7 @@ def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
       sigma_init: σc for `"cnn"`, σa for `"ann"`.
       standardize, max_exponent: see `KernelMap`.
       rho_constraint: see `KernelHead`.
+      direction: see `KernelMap`.
       name_prefix: head names are `f"{name_prefix}_{index}"` (default
         `f"{network}_head"`).
 
@@ -235,5 +254,6 @@ def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
     for tap in taps:
         kind = "identity" if not kernel else "gaussian" if network == "cnn" else "laplace"
         heads.append(KernelHead(kind, sigma_init, standardize, max_exponent, rho=rho,
-                                rho_constraint=rho_constraint, name=f"{prefix}_{tap.index}"))
+                                rho_constraint=rho_constraint, direction=direction,
+                                name=f"{prefix}_{tap.index}"))
     return heads

@@ -1,13 +1,21 @@
 """Input pipelines: digits (real, offline), tfds sets through `tfds.testing.mock_data`,
-the fail-fast error for a data set that is not prepared, and argument checks."""
+the validation carve, downloads (probe and fail-fast errors) for a data set that is not
+prepared, and argument checks.
+
+No test reaches the network: an autouse fixture points the download probe
+(ADDERNET_TF_DOWNLOAD_PROBE) at a local port that refuses connections, for this
+process and the child processes it starts."""
 
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,6 +29,29 @@ CIFAR_STD = np.array([0.2023, 0.1994, 0.2010])
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+
+@pytest.fixture(scope="module")
+def closed_port():
+    """A local TCP port that refuses connections: bound (so nothing else takes it), never
+    listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture(autouse=True)
+def no_real_network(monkeypatch, closed_port):
+    """Any download probe goes to the closed local port, so nothing is ever downloaded."""
+    monkeypatch.setenv("ADDERNET_TF_DOWNLOAD_PROBE", f"127.0.0.1:{closed_port}")
+    monkeypatch.delenv("ADDERNET_TF_NO_DOWNLOAD", raising=False)
+    return closed_port
+
+
+def _digests(images):
+    """One hashable key per image, to compare splits example by example."""
+    return [np.round(image, 4).tobytes() for image in images]
 
 
 def _arrays(ds):
@@ -115,6 +146,119 @@ def test_batching_options():
     kept = data.load("digits", "test", batch_size=100)
     assert kept.element_spec[0].shape.as_list() == [None, 32, 32, 3]
     assert [len(y) for _, y in kept] == [100, 100, 100, 60]
+
+
+# ----------------------------------------------------------------------------
+# The validation carve, on digits (real data, offline)
+
+
+def _unshuffled(split, validation_split, **kwargs):
+    kwargs = dict(dict(batch_size=None, augment=False, shuffle=False), **kwargs)
+    return _arrays(data.load("digits", split, validation_split=validation_split, **kwargs))
+
+
+@pytest.mark.parametrize("validation_split", [0.1, 0.25])
+def test_digits_validation_partitions_the_train_split(validation_split):
+    info = data.dataset_info("digits", validation_split=validation_split)
+    assert info.validation_examples == round(validation_split * 1437)
+    assert info.train_examples + info.validation_examples == 1437 and info.test_examples == 360
+    pool, pool_labels = _unshuffled("train", 0.0)
+    train, train_labels = _unshuffled("train", validation_split)
+    valid, valid_labels = _unshuffled("validation", validation_split)
+    test, _ = _unshuffled("test", validation_split)
+    assert len(train) == info.train_examples and len(valid) == info.validation_examples
+    assert valid.shape[1:] == info.image_shape and valid_labels.dtype == np.int32
+    # The two parts are disjoint and together exactly the whole train split; test is apart.
+    train_keys, valid_keys, test_keys = map(set, map(_digests, (train, valid, test)))
+    assert len(train_keys) == len(train) and len(valid_keys) == len(valid)
+    assert not train_keys & valid_keys and not (train_keys | valid_keys) & test_keys
+    assert train_keys | valid_keys == set(_digests(pool))
+    labels_of = dict(zip(_digests(pool), pool_labels))
+    assert [labels_of[key] for key in _digests(valid)] == list(valid_labels)
+    # Indices too; "train" keeps the train split's order, less the carved examples.
+    _, labels, train_idx, test_idx = data._digits_split()
+    valid_idx = data._digits_indices("validation", validation_split)
+    rest_idx = data._digits_indices("train", validation_split)
+    assert not set(valid_idx) & set(rest_idx) and not set(valid_idx) & set(test_idx)
+    np.testing.assert_array_equal(rest_idx, [i for i in train_idx if i not in set(valid_idx)])
+    np.testing.assert_array_equal(valid_labels, labels[valid_idx])
+    # Stratified: every class, in the train split's proportions.
+    counts = np.bincount(valid_labels, minlength=10)
+    expected = np.bincount(labels[train_idx]) * validation_split
+    assert counts.min() > 0 and np.all(np.abs(counts - expected) <= 1)
+
+
+def test_digits_validation_ignores_seed_and_is_deterministic():
+    keys = {}
+    for seed in (0, 1, 2):
+        for split in ("train", "validation"):
+            images, _ = _arrays(data.load("digits", split, batch_size=64, seed=seed,
+                                          shuffle=True, augment=False, validation_split=0.2))
+            keys[seed, split] = set(_digests(images))
+    for seed in (1, 2):
+        assert keys[seed, "train"] == keys[0, "train"]
+        assert keys[seed, "validation"] == keys[0, "validation"]
+        assert not keys[seed, "train"] & keys[0, "validation"]
+    # Recomputed from scratch, the carve is the same.
+    before = data._digits_indices("validation", 0.2)
+    data._digits_indices.cache_clear()
+    np.testing.assert_array_equal(data._digits_indices("validation", 0.2), before)
+
+
+def test_digits_validation_is_read_like_test():
+    """No augmentation and no shuffling by default: any seed gives the same stream, the
+    train split's images with their test-time preprocessing."""
+    a, a_labels = _arrays(data.load("digits", "validation", batch_size=50, validation_split=0.2,
+                                    seed=3))
+    b, b_labels = _arrays(data.load("digits", "validation", batch_size=50, validation_split=0.2,
+                                    seed=4, repeat=True).take(6))
+    np.testing.assert_array_equal(a, b[:len(a)])  # 287 examples, then the same again
+    np.testing.assert_array_equal(a_labels, b_labels[:len(a)])
+    np.testing.assert_array_equal(a[:300 - len(a)], b[len(a):])
+    plain, _ = _unshuffled("validation", 0.2)
+    np.testing.assert_array_equal(a, plain)
+    # Asked for, it is shuffled and augmented like "train".
+    moved, _ = _unshuffled("validation", 0.2, augment=True, seed=0)
+    assert moved.shape == plain.shape and not np.array_equal(moved, plain)
+    # The normalization does not depend on the carve.
+    assert data.normalization("digits") == data.normalization("digits", 32)
+
+
+def test_validation_carve_sizes_and_fallback():
+    # At least one example, at least one left; halves round up.
+    assert data.dataset_info("digits", validation_split=1e-6)[2:] == (1436, 360, 1)
+    assert data.dataset_info("digits", validation_split=0.9999)[2:] == (1, 360, 1436)
+    assert data.dataset_info("digits", validation_split=0.5)[2:] == (718, 360, 719)
+    assert data.dataset_info("digits", validation_split=0.0)[2:] == (1437, 360, 0)
+    assert data.dataset_info("cifar10", validation_split=0.1)[2:] == (45_000, 10_000, 5_000)
+    assert data.dataset_info("imagenet2012", validation_split=0.01)[2:] == (
+        1_268_355, 50_000, 12_812)
+    # Fewer validation examples than classes: a random subset instead of a stratified one.
+    labels = np.repeat(np.arange(10), 5)
+    rest, carved = data._carve(labels, 0.1)
+    assert len(carved) == 5 and len(rest) == 45 and not set(rest) & set(carved)
+    np.testing.assert_array_equal(np.sort(np.concatenate([rest, carved])), np.arange(50))
+    # A class with one example also forbids stratifying; stratified otherwise.
+    assert len(data._carve(np.array([0, 1, 1, 1, 2, 2]), 0.5)[1]) == 3
+    _, carved = data._carve(labels, 0.4)
+    np.testing.assert_array_equal(np.bincount(labels[carved]), [2] * 10)
+    with pytest.raises(ValueError, match="at least 2 training examples"):
+        data._carve(np.array([3]), 0.5)
+
+
+@pytest.mark.parametrize("validation_split", [-0.1, 1.0, 1.5, "0.1", True, float("nan"), None])
+def test_bad_validation_split(validation_split):
+    for call in (lambda: data.load("digits", "validation", validation_split=validation_split),
+                 lambda: data.dataset_info("digits", validation_split=validation_split)):
+        with pytest.raises(ValueError, match="`validation_split`") as error:
+            call()
+        assert repr(validation_split) in str(error.value)
+
+
+def test_validation_split_needs_a_fraction():
+    for name in ("digits", "cifar10"):  # refused before any tfds access
+        with pytest.raises(ValueError, match="`split` 'validation'.*`validation_split` > 0"):
+            data.load(name, "validation", data_dir="/nonexistent")
 
 
 # ----------------------------------------------------------------------------
@@ -225,6 +369,49 @@ def test_imagenet_mocked(mocked):
         assert np.all(images >= low - 1e-4) and np.all(images <= high + 1e-4)
 
 
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_small_tfds_validation_mocked(mocked, name):
+    """The carve over the stored train order: 6 mocked examples, f = 0.5 -> 3 + 3."""
+    mock_, data_dir = mocked
+    kwargs = dict(batch_size=None, data_dir=data_dir, validation_split=0.5)
+    with mock_(name):
+        raw, raw_labels = _raw(name, data_dir)  # every mocked split holds the same examples
+        valid, valid_labels = _arrays(data.load(name, "validation", seed=1, **kwargs))
+        train, train_labels = _arrays(data.load(name, "train", augment=False, shuffle=False,
+                                                **kwargs))
+        shuffled, _ = _arrays(data.load(name, "train", augment=False, seed=2, **kwargs))
+        test, _ = _arrays(data.load(name, "test", **kwargs))
+    rest, carved = data._carve(raw_labels, 0.5)
+    assert len(rest) == len(carved) == 3
+    # "validation" is exactly the carved examples with test-time preprocessing, in
+    # order; `test` is every mocked example, preprocessed so.
+    assert len(raw) == len(test) == NUM_MOCK
+    np.testing.assert_array_equal(valid, test[carved])
+    np.testing.assert_array_equal(valid_labels, raw_labels[carved])
+    np.testing.assert_array_equal(train, test[rest])
+    np.testing.assert_array_equal(train_labels, raw_labels[rest])
+    assert not set(_digests(valid)) & set(_digests(train))
+    assert set(_digests(shuffled)) == set(_digests(train))
+
+
+def test_imagenet_validation_slices_train_mocked(mocked):
+    """ImageNet carves by tfds slicing; the mock ignores slices, so check what is asked."""
+    mock_, data_dir = mocked
+    with mock_("imagenet2012"):
+        as_dataset = tfds.core.DatasetBuilder.as_dataset
+        with mock.patch.object(tfds.core.DatasetBuilder, "as_dataset", autospec=True,
+                               side_effect=as_dataset) as spy:
+            for split in ("validation", "train", "test"):
+                images, _ = _arrays(data.load("imagenet2012", split, batch_size=None,
+                                              image_size=32, data_dir=data_dir,
+                                              validation_split=0.01, seed=0))
+                assert images.shape == (NUM_MOCK, 32, 32, 3)
+            data.load("imagenet2012", "train", data_dir=data_dir)
+    # No split sizes in the mocked metadata: k from the published 1,281,167.
+    assert [call.kwargs["split"] for call in spy.call_args_list] == [
+        "train[:12812]", "train[12812:]", "validation", "train"]
+
+
 def test_imagenet_eval_resizes_shorter_side_then_center_crops():
     jpeg = tf.io.encode_jpeg(tf.cast(tf.random.uniform([60, 90, 3], 0, 255), tf.uint8), quality=100)
     image, label = data._imagenet_eval_fn(224)(jpeg, tf.constant(3, tf.int64), None)
@@ -235,20 +422,30 @@ def test_imagenet_eval_resizes_shorter_side_then_center_crops():
 
 
 # ----------------------------------------------------------------------------
-# A data set that is not prepared fails at once, in a subprocess so a hang fails
-# instead of blocking.
+# A data set that is not prepared: downloaded after a probe of its host, or
+# refused at once. The fail-fast checks run in a subprocess so a hang fails
+# instead of blocking; the autouse fixture's closed port stands for a machine
+# without network.
 
 _MISSING_SCRIPT = r"""
 import json, os, sys, time
 from addernet_tf import data
 data_dir, manual_dir = sys.argv[1], sys.argv[2]
 out = {}
-for key, name, kwargs in [("cifar10", "cifar10", {}), ("mnist", "mnist", {}),
-                          ("imagenet2012", "imagenet2012", {}),
-                          ("imagenet_manual", "imagenet2012", {"manual_dir": manual_dir})]:
+for key, call, no_download in [
+        ("cifar10", lambda: data.load("cifar10", "train", batch_size=8, data_dir=data_dir), ""),
+        ("mnist", lambda: data.load("mnist", "test", data_dir=data_dir, validation_split=0.1), ""),
+        ("prepare", lambda: data.prepare("cifar100", data_dir=data_dir), ""),
+        ("off", lambda: data.load("mnist", data_dir=data_dir, download=False), ""),
+        ("prepare_off", lambda: data.prepare("cifar10", data_dir, download=False), ""),
+        ("env_off", lambda: data.load("cifar100", data_dir=data_dir), "1"),
+        ("imagenet2012", lambda: data.load("imagenet2012", data_dir=data_dir), ""),
+        ("imagenet_manual", lambda: data.load("imagenet2012", data_dir=data_dir,
+                                              manual_dir=manual_dir), "")]:
+    os.environ["ADDERNET_TF_NO_DOWNLOAD"] = no_download
     start = time.time()
     try:
-        data.load(name, "train", batch_size=8, data_dir=data_dir, **kwargs)
+        call()
         out[key] = ["no error", "", 0]
     except Exception as error:
         out[key] = [type(error).__name__, str(error), time.time() - start]
@@ -256,11 +453,12 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def test_missing_dataset_fails_fast_without_download(tmp_path):
+def test_missing_dataset_fails_fast_without_download(tmp_path, no_real_network):
     data_dir, manual_dir = tmp_path / "tfds", tmp_path / "manual"
     data_dir.mkdir()
     manual_dir.mkdir()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    assert env["ADDERNET_TF_DOWNLOAD_PROBE"] == f"127.0.0.1:{no_real_network}"
     proc = subprocess.run([sys.executable, "-c", _MISSING_SCRIPT, str(data_dir), str(manual_dir)],
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -269,19 +467,111 @@ def test_missing_dataset_fails_fast_without_download(tmp_path):
     for key, (kind, message, seconds) in out.items():
         assert kind == "ValueError", (key, kind, message)
         assert seconds < 5, (key, seconds)
-    for name in ("cifar10", "mnist"):
-        message = out[name][1]
+        assert "\n" not in message, key
+    # Downloads on, host unreachable: says which host, and how to prepare it elsewhere.
+    for key, name in [("cifar10", "cifar10"), ("mnist", "mnist"), ("prepare", "cifar100")]:
+        message = out[key][1]
         assert f"'{name}' is not prepared" in message and str(data_dir) in message
+        assert f"could not connect to 127.0.0.1:{no_real_network}" in message
+        assert "ConnectionRefusedError" in message
+        assert f"tfds build {name} --data_dir={data_dir}" in message and "--data_dir" in message
+    # Downloads off: no probe at all.
+    for key, name, why in [("off", "mnist", "download=False"),
+                           ("prepare_off", "cifar10", "download=False"),
+                           ("env_off", "cifar100", "ADDERNET_TF_NO_DOWNLOAD=1")]:
+        message = out[key][1]
+        assert f"'{name}' is not prepared" in message and f"downloads are off ({why})" in message
         assert f"tfds build {name} --data_dir={data_dir}" in message
+        assert "could not connect" not in message
     message = out["imagenet2012"][1]
     assert "'imagenet2012' is not prepared" in message and str(data_dir) in message
     assert "ILSVRC2012_img_train.tar" in message and "manual_dir" in message
+    assert "never downloads" in message and "could not connect" not in message
     message = out["imagenet_manual"][1]
     assert "`manual_dir`" in message and str(manual_dir) in message
     assert "ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar" in message
     # Nothing was fetched or generated.
     assert not (data_dir / "downloads").exists()
     assert not list(data_dir.rglob("*.json")) and not list(data_dir.rglob("*.tfrecord*"))
+
+
+def test_download_probe_targets(monkeypatch):
+    """The hosts tfds' own metadata names, or the environment's proxy; never contacted here."""
+    for variable in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.delenv(variable.upper(), raising=False)
+    monkeypatch.delenv("ADDERNET_TF_DOWNLOAD_PROBE")
+
+    def targets(name):
+        return [(host, port) for host, port, _ in
+                data._probe_targets(name, tfds.builder(name, data_dir="/nonexistent"))]
+
+    assert targets("cifar10") == targets("cifar100") == [("www.cs.toronto.edu", 443)]
+    assert targets("mnist") == [("storage.googleapis.com", 443)]
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert targets("mnist") == [("proxy.example", 3128)]
+    monkeypatch.setenv("NO_PROXY", ".toronto.edu")
+    assert targets("cifar10") == [("www.cs.toronto.edu", 443)]
+    monkeypatch.setenv("ADDERNET_TF_DOWNLOAD_PROBE", "a.example:1, [::1]:2,a.example:1")
+    assert targets("mnist") == [("a.example", 1), ("::1", 2)]
+    for bad in ("a.example", "a.example:http", ":80", "a.example:70000"):
+        monkeypatch.setenv("ADDERNET_TF_DOWNLOAD_PROBE", bad)
+        with pytest.raises(ValueError, match="ADDERNET_TF_DOWNLOAD_PROBE"):
+            targets("mnist")
+
+
+def test_download_probe_gives_up_on_time(monkeypatch):
+    """A connection (or a name lookup) that never answers is abandoned at the deadline."""
+    release = threading.Event()
+
+    def hang(*args, **kwargs):
+        release.wait(30)
+        raise OSError("released")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.time()
+    try:
+        failed = data._unreachable([("a.example", 443, "a.example:443")], 0.3)
+    finally:
+        release.set()
+    assert time.time() - start < 2
+    assert failed == ("a.example:443", "no answer within 0.3 s")
+    assert data._PROBE_TIMEOUT_S <= 5
+
+
+def test_downloads_after_a_successful_probe(tmp_path, monkeypatch):
+    """With the probe answered (a local listening socket), tfds' download_and_prepare runs;
+    mocked here, so nothing is fetched."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    monkeypatch.setenv("ADDERNET_TF_DOWNLOAD_PROBE", f"127.0.0.1:{server.getsockname()[1]}")
+    data_dir = os.fspath(tmp_path)  # empty: not prepared
+    calls = []
+    try:
+        with tfds.testing.mock_data(num_examples=NUM_MOCK, data_dir=data_dir):
+            with mock.patch.object(tfds.core.DatasetBuilder, "download_and_prepare",
+                                   autospec=True, side_effect=lambda *a, **k: calls.append(a)):
+                images, _ = _arrays(data.load("cifar10", "test", data_dir=data_dir))
+                assert images.shape == (NUM_MOCK, 32, 32, 3) and len(calls) == 1
+                data.prepare("mnist", data_dir=data_dir)
+                assert len(calls) == 2 and calls[1][0].name == "mnist"
+                with pytest.raises(ValueError, match=r"downloads are off \(download=False\)"):
+                    data.load("cifar10", data_dir=data_dir, download=False)
+                for value in ("1", "true", " YES "):
+                    monkeypatch.setenv("ADDERNET_TF_NO_DOWNLOAD", value)
+                    with pytest.raises(ValueError, match="downloads are off"):
+                        data.prepare("cifar10", data_dir=data_dir)
+                monkeypatch.setenv("ADDERNET_TF_NO_DOWNLOAD", "0")
+                data.prepare("cifar10", data_dir=data_dir)
+                assert len(calls) == 3
+                monkeypatch.setenv("ADDERNET_TF_NO_DOWNLOAD", "maybe")
+                with pytest.raises(ValueError, match="ADDERNET_TF_NO_DOWNLOAD.*'maybe'"):
+                    data.prepare("cifar10", data_dir=data_dir)
+    finally:
+        server.close()
+    # digits never downloads, whatever the environment says.
+    assert data.prepare("digits", download=False) is None
 
 
 def _write_fake_ilsvrc_tars(manual_dir):
@@ -308,7 +598,8 @@ def _write_fake_ilsvrc_tars(manual_dir):
 
 
 _MANUAL_SCRIPT = r"""
-import json, sys
+import hashlib, json, sys
+import numpy as np
 from addernet_tf import data
 data_dir, manual_dir = sys.argv[1], sys.argv[2]
 out = {}
@@ -318,6 +609,13 @@ for split in ("train", "test"):
     images, labels = zip(*ds.as_numpy_iterator())
     out[split] = [[list(image.shape) for image in images], [int(label) for label in labels]]
 out["prepared"] = data.prepare("imagenet2012", data_dir=data_dir)  # no manual_dir needed now
+# The carve slices the prepared train split: 4 examples, f = 0.25 -> 1 + 3.
+for key, split, fraction in [("pool", "train", 0.0), ("rest", "train", 0.25),
+                             ("carved", "validation", 0.25)]:
+    ds = data.load("imagenet2012", split, batch_size=None, image_size=32, shuffle=False,
+                   augment=False, data_dir=data_dir, validation_split=fraction)
+    out[key] = [hashlib.sha1(np.round(image, 4).tobytes()).hexdigest()
+                for image, _ in ds.as_numpy_iterator()]
 print("RESULT" + json.dumps(out))
 """
 
@@ -337,6 +635,9 @@ def test_imagenet_is_prepared_offline_from_manual_dir(tmp_path):
     assert train_shapes == [[32, 32, 3]] * 4 and sorted(train_labels) == [0, 0, 1, 1]
     assert test_shapes == [[32, 32, 3]] * 3 and all(0 <= label < 1000 for label in test_labels)
     assert out["prepared"] == str(data_dir / "imagenet2012" / "5.1.0")
+    pool, rest, carved = out["pool"], out["rest"], out["carved"]
+    assert len(set(pool)) == 4 and len(rest) == 3 and len(carved) == 1
+    assert rest + carved == pool[1:] + pool[:1]  # "train[1:]" and "train[:1]"
 
 
 # ----------------------------------------------------------------------------
@@ -357,6 +658,9 @@ def test_imagenet_is_prepared_offline_from_manual_dir(tmp_path):
     # Checked before any tfds access: this data_dir does not exist.
     (dict(name="cifar10", batch_size=0, data_dir="/nonexistent"), "`batch_size`"),
     (dict(name="cifar10", manual_dir="/nonexistent"), "`manual_dir`"),
+    (dict(name="cifar10", download="yes", data_dir="/nonexistent"), "`download`"),
+    (dict(name="digits", download=None), "`download`"),
+    (dict(name="cifar10", validation_split=1, data_dir="/nonexistent"), "`validation_split`"),
 ])
 def test_bad_arguments(kwargs, argument):
     bad = [v for k, v in kwargs.items() if k not in ("name", "data_dir")] or [kwargs["name"]]
@@ -380,6 +684,15 @@ def test_dataset_info_is_cheap_and_known():
     assert infos["mnist"] == data.DatasetInfo(10, (32, 32, 3), 60_000, 10_000)
     assert data.dataset_info("digits", 16) == data.DatasetInfo(10, (16, 16, 3), 1437, 360)
     assert data.prepare("digits") is None
+    # The new field comes last, 0 by default: old positional use still works.
+    assert data.DatasetInfo._fields[-1] == "validation_examples"
+    assert infos["mnist"].validation_examples == 0 and infos["mnist"][:4] == (10, (32, 32, 3),
+                                                                              60_000, 10_000)
+    assert data.dataset_info("mnist", 16, validation_split=1 / 12) == data.DatasetInfo(
+        10, (16, 16, 3), 55_000, 10_000, 5_000)
+    assert data.SPLITS == ("train", "validation", "test")
+    with pytest.raises(ValueError, match="`download`"):
+        data.prepare("mnist", download="no")
 
 
 # ----------------------------------------------------------------------------

@@ -20,9 +20,10 @@ def _capped(z, m):
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 3.0])
 def test_gaussian_map_is_eq7(sigma):
+    """Rising in the conv output x∗f: exp(x∗f / (2σc²)) (docs/DESIGN.md: the sign)."""
     y = _features()
     got = KernelMap("gaussian", sigma_init=sigma, standardize=False)(y).numpy()
-    z = -y.astype("float64") / (2 * sigma ** 2)
+    z = y.astype("float64") / (2 * sigma ** 2)
     np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
     # The cap changes exp(z) by a relative exp(z - m) only.
     np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(z.max() - 10.0) * 1.01 + 1e-6)
@@ -36,6 +37,29 @@ def test_laplace_map_is_eq8_on_adder_outputs(sigma):
     np.testing.assert_allclose(got, _capped(z, 10.0), rtol=1e-5)
     np.testing.assert_allclose(got, np.exp(z), rtol=np.exp(-10.0) * 1.01)
     assert np.all((got > 0) & (got <= 1))
+
+
+@pytest.mark.parametrize("direction", ["rising", "falling"])
+@pytest.mark.parametrize("sigma_c", [0.5, 1.0, 2.0])
+def test_matched_bandwidths_give_identical_maps(direction, sigma_c):
+    """σa = 2σc²: the same standardized outputs give the same Gaussian-alike and Laplace maps."""
+    y = _features((4, 5, 5, 3), seed=3)
+    h = KernelMap("gaussian", sigma_init=sigma_c, direction=direction)(y).numpy()
+    g = KernelMap("laplace", sigma_init=2 * sigma_c ** 2, direction=direction)(y).numpy()
+    np.testing.assert_allclose(g, h, rtol=1e-5)
+    standardized = (y - y.mean(axis=(0, 1, 2))) / y.std(axis=(0, 1, 2))
+    sign = 1.0 if direction == "rising" else -1.0
+    np.testing.assert_allclose(h, _capped(sign * standardized / (2 * sigma_c ** 2), 10.0),
+                               rtol=1e-3)
+
+
+@pytest.mark.parametrize("direction", ["rising", "falling"])
+def test_both_maps_move_the_same_way_as_their_outputs(direction):
+    y = np.linspace(-3, 3, 13, dtype="float32").reshape(1, 1, 13, 1)
+    for kind in ("gaussian", "laplace"):
+        out = KernelMap(kind, standardize=False, direction=direction)(y).numpy().ravel()
+        steps = np.diff(out)
+        assert np.all(steps > 0) if direction == "rising" else np.all(steps < 0), (kind, out)
 
 
 def test_identity_map_has_no_sigma_and_passes_through():
@@ -54,7 +78,7 @@ def test_standardized_maps_ignore_the_feature_scale_and_offset(kind):
     drifted = y * np.array([30.0, 0.01, 7.0], "float32") - np.array([600.0, -2.0, 0.0], "float32")
     np.testing.assert_allclose(layer(drifted), layer(y), rtol=2e-4, atol=1e-4)
     standardized = (y - y.mean(axis=(0, 1, 2))) / y.std(axis=(0, 1, 2))
-    expected = {"gaussian": np.exp(-standardized / 2), "laplace": np.exp(standardized),
+    expected = {"gaussian": np.exp(standardized / 2), "laplace": np.exp(standardized),
                 "identity": standardized}[kind]
     np.testing.assert_allclose(layer(y), expected, rtol=1e-3, atol=1e-5)
 
@@ -171,6 +195,7 @@ BAD_MAPS = [
     ({"sigma_init": float("inf")}, r"`sigma_init`.*inf"),
     ({"standardize": 1}, r"`standardize`.*1"),
     ({"max_exponent": 0}, r"`max_exponent`.*0"),
+    ({"direction": "up"}, r"`direction`.*up"),
 ]
 
 

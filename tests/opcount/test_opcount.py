@@ -43,10 +43,11 @@ def test_tiny_model_exact_counts():
     # fc 4·5 + 5.
     assert result.params == 54 + 12 + 108 + 25 == 199
     assert result.trainable_params == 54 + 6 + 108 + 25 == 193
+    conv_out = 6 * 6 * 3  # BN and ReLU elements
     assert result.other == {
-        "bn_mul": 108, "bn_add": 108, "affine_mul": 0, "affine_add": 0, "bias_add": 5,
+        "bn_mul": conv_out, "bn_add": conv_out, "affine_mul": 0, "affine_add": 0, "bias_add": 5,
         "elementwise_add": 0, "elementwise_mul": 0, "compare": 0,
-        "pool_add": (9 - 1) * 4, "pool_mul": 4, "activation": 108}
+        "pool_add": (3 * 3 - 1) * 4, "pool_mul": 4, "activation": conv_out}
     assert result.uncounted == ()
     rows = {r.name: r for r in result.layers}
     assert (rows["adder"].kind, rows["adder"].macs, rows["adder"].mul, rows["adder"].add,
@@ -193,17 +194,117 @@ def test_paper_counts(name, conv, field, paper, tolerance):
     assert getattr(_model_count(name, conv), field) == pytest.approx(paper, rel=tolerance)
 
 
-@pytest.mark.parametrize("name, conv, mul, add", [
-    ("resnet20", "conv", 40_813_184, 40_813_184),
-    ("resnet20", "adder", 443_008, 2 * 40_370_176 + 443_008),
-    ("resnet32", "conv", 69_124_736, 69_124_736),
-    ("resnet32", "adder", 443_008, 137_806_464),
-    # VGG-small: stem 3·9·128·32² + classifier 8192·10 stay multiplications.
-    ("vgg_small", "adder", 3_538_944 + 81_920, 2 * 603_979_776 + 3_620_864),
+# --- Exact counts, written out from the architectures (not from the code) ------
+#
+# Each network as (stem, body, classifier): `stem` and `body` list its
+# convolutions as (out_h, out_w, kh, kw, c_in, c_out), one MAC per
+# out_h·out_w·kh·kw·c_in·c_out; the stem stays a multiplication in the ANN, the
+# body becomes adder layers; the classifier is a Dense (fc_in, num_classes).
+# Spatial sizes: a 3×3 pad-1 layer keeps the size, stride 2 halves it (even
+# sizes); ImageNet: 7×7/2 pad 3 stem 224 → 112, max pool 3×3/2 pad 1 → 56.
+
+
+def _cifar_resnet(n, num_classes=10, size=32):
+    """ResNet-(6n+2) for CIFAR: stem 3→16, stages of n basic blocks at 16/32/64 filters."""
+    s1, s2, s3 = size, size // 2, size // 4
+    stem = [(s1, s1, 3, 3, 3, 16)]
+    body = (
+        # stage 1: n blocks of two 3×3 16→16, identity shortcuts
+        [(s1, s1, 3, 3, 16, 16)] * (2 * n)
+        # stage 2: first block 3×3/2 16→32, 3×3 32→32 and a 1×1/2 16→32 shortcut;
+        # then n − 1 blocks of two 3×3 32→32
+        + [(s2, s2, 3, 3, 16, 32), (s2, s2, 1, 1, 16, 32)] + [(s2, s2, 3, 3, 32, 32)] * (2 * n - 1)
+        # stage 3: the same at 64 filters
+        + [(s3, s3, 3, 3, 32, 64), (s3, s3, 1, 1, 32, 64)] + [(s3, s3, 3, 3, 64, 64)] * (2 * n - 1))
+    return stem, body, (64, num_classes)
+
+
+def _vgg_small(num_classes=10):
+    """Stem 3×3 3→128 at 32; 3×3 layers 128@32 → pool, 256@16, 256@16 → pool, 512@8,
+    512@8 → pool; classifier on 4·4·512."""
+    stem = [(32, 32, 3, 3, 3, 128)]
+    body = [(32, 32, 3, 3, 128, 128), (16, 16, 3, 3, 128, 256), (16, 16, 3, 3, 256, 256),
+            (8, 8, 3, 3, 256, 512), (8, 8, 3, 3, 512, 512)]
+    return stem, body, (4 * 4 * 512, num_classes)
+
+
+def _resnet18(num_classes=1000):
+    stem = [(112, 112, 7, 7, 3, 64)]
+    body = [(56, 56, 3, 3, 64, 64)] * 4
+    for size, c_in, c in ((28, 64, 128), (14, 128, 256), (7, 256, 512)):
+        # block 1: 3×3/2 c_in→c, 3×3 c→c, 1×1/2 shortcut; block 2: two 3×3 c→c
+        body += [(size, size, 3, 3, c_in, c), (size, size, 1, 1, c_in, c)]
+        body += [(size, size, 3, 3, c, c)] * 3
+    return stem, body, (512, num_classes)
+
+
+def _resnet50(num_classes=1000):
+    """Bottlenecks 1×1 → 3×3 → 1×1 (×4), the stride in the first 1×1 (v1)."""
+    stem = [(112, 112, 7, 7, 3, 64)]
+    body = []
+    for size, c_in, f, blocks in ((56, 64, 64, 3), (28, 256, 128, 4), (14, 512, 256, 6),
+                                  (7, 1024, 512, 3)):
+        # block 1: 1×1(/2) c_in→f, 3×3 f→f, 1×1 f→4f, 1×1(/2) shortcut c_in→4f
+        body += [(size, size, 1, 1, c_in, f), (size, size, 3, 3, f, f),
+                 (size, size, 1, 1, f, 4 * f), (size, size, 1, 1, c_in, 4 * f)]
+        # blocks 2..: 1×1 4f→f, 3×3 f→f, 1×1 f→4f, identity shortcut
+        body += [(size, size, 1, 1, 4 * f, f), (size, size, 3, 3, f, f),
+                 (size, size, 1, 1, f, 4 * f)] * (blocks - 1)
+    return stem, body, (2048, num_classes)
+
+
+_ARCHITECTURES = {"resnet20": functools.partial(_cifar_resnet, 3),
+                  "resnet32": functools.partial(_cifar_resnet, 5),
+                  "vgg_small": _vgg_small, "resnet18": _resnet18, "resnet50": _resnet50}
+
+
+def _macs(layers):
+    return sum(oh * ow * kh * kw * c_in * c_out for oh, ow, kh, kw, c_in, c_out in layers)
+
+
+def _expected(name, conv, num_classes=None):
+    """(mul, add, params, trainable_params) from the written-out architecture.
+
+    Every conv/adder layer and the classifier is followed by one BN (γ, β
+    trainable; moving mean and variance not); there are no biases.
+    """
+    stem, body, (fc_in, classes) = _ARCHITECTURES[name](
+        num_classes or _NUM_CLASSES[name])
+    mult = _macs(stem) + fc_in * classes
+    adder = _macs(body)
+    if conv == "conv":
+        mult, adder = mult + adder, 0
+    weights = sum(kh * kw * c_in * c_out for _, _, kh, kw, c_in, c_out in stem + body)
+    weights += fc_in * classes
+    bn_channels = sum(layer[-1] for layer in stem + body) + classes
+    return mult, 2 * adder + mult, weights + 4 * bn_channels, weights + 2 * bn_channels
+
+
+def test_written_out_architectures_match_hand_sums():
+    # The tables above, against sums done by hand for ResNet-20 (32×32, 10 classes):
+    # stem 32²·27·16; stage 1 six 32²·9·16·16; stage 2 16²·9·16·32 + 16²·16·32 +
+    # five 16²·9·32·32; stage 3 8²·9·32·64 + 8²·32·64 + five 8²·9·64·64.
+    stem, body, fc = _cifar_resnet(3)
+    assert _macs(stem) == 32 * 32 * 27 * 16 and fc == (64, 10)
+    assert _macs(body) == (6 * 32 * 32 * 9 * 16 * 16
+                           + 16 * 16 * 9 * 16 * 32 + 16 * 16 * 16 * 32 + 5 * 16 * 16 * 9 * 32 * 32
+                           + 8 * 8 * 9 * 32 * 64 + 8 * 8 * 32 * 64 + 5 * 8 * 8 * 9 * 64 * 64)
+    assert len(body) == 18 + 2  # 18 tapped 3×3 layers, two 1×1 shortcuts
+    assert len(_cifar_resnet(5)[1]) == 30 + 2
+    assert len(_resnet18()[1]) == 16 + 3 and len(_resnet50()[1]) == 48 + 4
+
+
+@pytest.mark.parametrize("name, conv", [
+    ("resnet20", "conv"), ("resnet20", "adder"), ("resnet32", "conv"), ("resnet32", "adder"),
+    ("vgg_small", "conv"), ("vgg_small", "adder"), ("resnet18", "adder"),
+    ("resnet50", "adder"),
 ])
-def test_exact_model_counts(name, conv, mul, add):
+def test_exact_model_counts(name, conv):
+    mul, add, params, trainable = _expected(name, conv)
     result = _model_count(name, conv)
     assert (result.mul, result.add) == (mul, add)
+    assert (result.params, result.trainable_params) == (params, trainable)
+    assert result.mult_macs == mul and result.adder_macs == (add - mul) // 2
 
 
 @pytest.mark.parametrize("name", sorted(_NUM_CLASSES))
@@ -246,9 +347,9 @@ def test_cli_json():
                             "trainable_params", "energy_pj", "other"]
     assert (report["model"], report["conv"], report["num_classes"], report["input_shape"]) == (
         "resnet20", "adder", 100, [32, 32, 3])
-    fc = 64 * 100
-    assert report["mul"] == 442_368 + fc
-    assert report["add"] == 2 * 40_370_176 + 442_368 + fc
+    mul, add, params, trainable = _expected("resnet20", "adder", num_classes=100)
+    assert (report["mul"], report["add"]) == (mul, add)
+    assert (report["params"], report["trainable_params"]) == (params, trainable)
     assert set(report["energy_pj"]) == set(ENERGY_PJ)
     assert report["energy_pj"]["fp32"] == pytest.approx(
         report["mul"] * 3.7 + report["add"] * 0.9)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numpy_reference as npref
+
 ERRORS = (ValueError, tf.errors.InvalidArgumentError)
 
 
@@ -57,9 +59,17 @@ def test_bad_arguments(backend, mode, x, f, kwargs, pattern):
         (call if mode == "eager" else tf.function(call))(x, f)
 
 
+def random(shape, seed):
+    """Distinct values from a normal distribution (so a wrong window or sign shows)."""
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
 def test_same_padding_accepts_kernel_larger_than_input(backend):
-    y = backend(tensor((1, 2, 3, 1)), tensor((5, 5, 1, 1)), strides=2, padding="SAME")
+    x, f = random((1, 2, 3, 1), 0), random((5, 5, 1, 1), 1)
+    y = backend(tf.constant(x), tf.constant(f), strides=2, padding="SAME")
     assert y.shape == (1, 1, 2, 1)
+    # Most of each 5×5 window is zero padding: |0 − f| terms count there too.
+    np.testing.assert_allclose(y.numpy(), npref.forward(x, f, 2, "SAME"), rtol=1e-5, atol=1e-5)
 
 
 
@@ -93,8 +103,17 @@ def test_bad_shapes_at_run_time(backend, spec, x, f, kwargs, pattern):
         call(x)
 
 
-def test_dynamic_shape_still_runs_when_it_fits(backend):
-    """The run-time checks must not fire on good input."""
-    call = tf.function(lambda x: backend(x, tensor((5, 3, 1, 2))),
-                       input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
-    np.testing.assert_array_equal(call(tensor((2, 5, 3, 1))).numpy(), np.zeros((2, 1, 1, 2)))
+@pytest.mark.parametrize("x_shape, f_shape, kwargs", [
+    ((2, 5, 3, 1), (5, 3, 1, 2), {}),  # the kernel exactly as large as the input
+    ((2, 6, 4, 1), (3, 7, 1, 2), {"padding": [[0, 0], [0, 0], [2, 1], [0, 0]]}),
+    ((3, 6, 7, 2), (3, 3, 2, 3), {"strides": 2, "padding": "SAME"}),  # pads rows (0, 1)
+], ids=["kernel_fills_input", "explicit_padding", "same_strided"])
+def test_dynamic_shape_still_runs_when_it_fits(backend, x_shape, f_shape, kwargs):
+    """The run-time checks must not fire on good input, and the answer must be right."""
+    x, f = random(x_shape, 2), random(f_shape, 3)
+    call = tf.function(lambda x: backend(x, tf.constant(f), **kwargs),
+                       input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)])
+    y = call(tf.constant(x)).numpy()
+    expected = npref.forward(x, f, kwargs.get("strides", 1), kwargs.get("padding", "VALID"))
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

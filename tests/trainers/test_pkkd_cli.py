@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from absl import flags
 
+from addernet_tf import data
 from trainers import flags as trainer_flags
 from trainers import pkkd
 
@@ -129,9 +130,37 @@ def _scalar_tags(logdir):
     return tags
 
 
-def test_tiny_pkkd_run_writes_everything(tmp_path):
+def _counting_loads(monkeypatch):
+    """Wraps `data.load` so that every batch read from each split is counted."""
+    import tensorflow as tf
+
+    counts, load = {}, data.load
+
+    def counting(name, split="train", *args, **kwargs):
+        counts.setdefault(split, 0)
+
+        def count(*batch):
+            def bump():
+                counts[split] += 1
+                return 0
+            tick = tf.py_function(bump, [], tf.int32)
+            with tf.control_dependencies([tick]):
+                return tuple(tf.identity(t) for t in batch)
+        return load(name, split, *args, **kwargs).map(count)
+
+    monkeypatch.setattr(data, "load", counting)
+    return counts
+
+
+def test_tiny_pkkd_run_writes_everything(tmp_path, monkeypatch):
     config = _config(tmp_path, epochs=2, log_every_steps=1)
+    counts = _counting_loads(monkeypatch)
     summary = pkkd.train(config)
+    info = data.dataset_info("digits", 8, config.validation_split)
+    # The test split is read once, at the end; validation after each epoch and at the end.
+    assert counts["test"] == -(-info.test_examples // 16)
+    assert counts["validation"] == 3 * -(-info.validation_examples // 16)
+    assert info.validation_examples > 0
     run = tmp_path / "run"
     for name in ("summary.json", "history.csv", "student.keras", "teacher.keras",
                  "student.weights.h5", "teacher.weights.h5", "logs"):
@@ -141,6 +170,11 @@ def test_tiny_pkkd_run_writes_everything(tmp_path):
     assert on_disk == json.loads(json.dumps(summary))
     assert 0.0 <= on_disk["student_accuracy"] <= 1.0
     assert 0.0 <= on_disk["teacher_accuracy"] <= 1.0
+    for network in ("student", "teacher"):
+        assert on_disk[f"{network}_test_accuracy"] == on_disk[f"{network}_accuracy"]
+        assert 0.0 <= on_disk[f"{network}_val_accuracy"] <= 1.0
+    assert on_disk["bn_recalibration_batches"] == trainer_flags.DEFAULT_RECALIBRATION_BATCHES
+    assert on_disk["validation_examples"] == info.validation_examples
     assert on_disk["student_ops"]["add"] > 2 * on_disk["student_ops"]["mul"] > 0
     assert on_disk["teacher_ops"]["mul"] == on_disk["teacher_ops"]["add"]
     assert on_disk["flags"]["method"] == "pkkd" and on_disk["flags"]["epochs"] == 2

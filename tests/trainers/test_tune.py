@@ -94,9 +94,11 @@ class _FakeTrain:
     def __init__(self, fail_on=None, write_summary=False):
         self.configs, self.fail_on, self.write_summary = [], fail_on or {}, write_summary
 
-    def __call__(self, config):
+    def __call__(self, config, evaluate_test=True):
+        assert evaluate_test is False, "a trial read the test split"
         self.configs.append(config)
-        summary = {"student_accuracy": 1.0 / (1.0 + abs(math.log(config.learning_rate / 0.1)))}
+        summary = {"student_val_accuracy": 1.0 / (1.0 + abs(math.log(config.learning_rate / 0.1))),
+                   "student_accuracy": None}
         if self.write_summary:
             os.makedirs(config.model_dir, exist_ok=True)
             with open(os.path.join(config.model_dir, "summary.json"), "w") as f:
@@ -137,7 +139,9 @@ def test_cli_random_search_completes_and_prints_a_ranked_table(cli_search):
         run = tune_dir / "random" / f"trial_{trial_id}"
         with open(run / "summary.json") as f:
             summary = json.load(f)
-        assert trial["score"] == pytest.approx(summary["student_accuracy"])
+        # Ranked on the validation split; the test split is never read in a trial.
+        assert trial["score"] == pytest.approx(summary["student_val_accuracy"])
+        assert summary["student_accuracy"] is None and summary["student_test_accuracy"] is None
         assert summary["flags"]["learning_rate"] == pytest.approx(
             trial["hyperparameters"]["values"]["learning_rate"])
         assert (run / "student.keras").exists()
@@ -325,6 +329,8 @@ def test_another_search_in_the_same_dir_is_refused(first, second, named, tmp_pat
     (("random", 0, 3), "--max_trials=0: must be > 0"),
     (("hyperband", 3, 1), "--hyperband_factor=1: must be >= 2"),
     (("random", 3, 3, "multi_worker"), "--distribution_strategy=multi_worker: not supported"),
+    (("random", 3, 3, "default", 0.0), "--validation_split=0: the search ranks trials on a "
+     "validation split"),
 ])
 def test_validate_names_the_flag(args, problem):
     assert tune.validate(*args).startswith(problem)

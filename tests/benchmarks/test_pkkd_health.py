@@ -1,0 +1,57 @@
+"""`benchmarks.pkkd_health`: the three health checks on a tiny real run."""
+
+import math
+import types
+
+import pytest
+from absl import flags
+
+from benchmarks import pkkd_health
+from trainers import flags as trainer_flags
+
+
+def _config(tmp_path, **overrides):
+    values = flags.FlagValues()
+    trainer_flags.define_flags(values)
+    values(["pkkd"])
+    config = types.SimpleNamespace(**{name: values[name].value for name in values})
+    settings = dict(dataset="digits", image_size=8, model="resnet20", epochs=2,
+                    steps_per_epoch=2, batch_size=16, verbose=0, model_dir=str(tmp_path / "x"))
+    settings.update(overrides)
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return config
+
+
+def test_tiny_run_reports_every_check(tmp_path):
+    report = pkkd_health.measure(_config(tmp_path), other_seed=1, health_dir=str(tmp_path))
+    assert (tmp_path / "seed1" / "teacher.keras").exists() and (tmp_path / "seed0").exists()
+    for key in ("sigma_pass", "l_mid_pass", "teacher_pass"):
+        assert isinstance(report[key], bool)
+    assert len(report["epochs"]) == 2 and len(report["eval_gap"]) == 2
+    for key in ("l_mid_first_epoch", "l_mid_last_epoch", "l_mid_own_teacher",
+                "l_mid_other_teacher"):
+        assert math.isfinite(report[key]) and report[key] > 0, key
+    assert report["l_mid_pass"] == (report["l_mid_last_epoch"]
+                                    <= 0.5 * report["l_mid_first_epoch"])
+    assert report["teacher_pass"] == (report["l_mid_own_teacher"]
+                                      < report["l_mid_other_teacher"])
+    closest = report["sigma_closest"]
+    assert closest["name"].startswith("sigma_") and closest["factor_to_bound"] >= 1.0
+    assert len(pkkd_health._lines(report)) == 4
+
+
+def test_closest_to_bounds_picks_the_worst_sigma():
+    epochs = [{"sigmas": {"sigma_a_0": 2.0, "sigma_c_0": 1.0}},
+              {"sigmas": {"sigma_a_0": 5e3, "sigma_c_0": 1e-3}}]
+    factor, name, value = pkkd_health._closest_to_bounds(epochs)
+    assert (name, value) == ("sigma_a_0", 5e3) and factor == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("overrides,other_seed,message", [
+    ({"method": "kd"}, 1, "--method=kd"),
+    ({}, 0, "--other_seed=0"),
+])
+def test_refuses_what_it_cannot_measure(tmp_path, overrides, other_seed, message):
+    with pytest.raises(ValueError, match=message):
+        pkkd_health.measure(_config(tmp_path, **overrides), other_seed, str(tmp_path))
