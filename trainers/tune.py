@@ -177,9 +177,11 @@ def _finished_summary(model_dir):
     """The summary of a trial trained before its search was cut off, or None."""
     try:
         with open(os.path.join(model_dir, "summary.json")) as f:
-            return json.load(f)
+            summary = json.load(f)
     except (OSError, ValueError):  # not written, or cut off while written
         return None
+    # A summary without a validation figure (written before trials had one) is rerun.
+    return summary if summary.get("student_val_accuracy") is not None else None
 
 
 class _TrainerTuner(keras_tuner.Tuner):
