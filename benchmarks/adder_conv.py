@@ -10,6 +10,8 @@ the result: absolute times on shared machines are noise):
   dX/conv, dF/conv  the input- and filter-gradient kernels alone / conv's
                  Conv2DBackpropInput and Conv2DBackpropFilter
   mem/conv       custom peak allocator bytes / conv's, forward+backward
+                 ("n/a", null in --json, where TensorFlow cannot reset or
+                 read the CPU allocator's statistics: one note says so)
 Each op is timed inside one `tf.function` that runs it `--inner` times in a
 `tf.range` loop (a bare `tf.function` call costs ~0.3 ms here, which would
 squeeze every ratio toward 1); the best of `--repeats` calls is kept.
@@ -17,6 +19,7 @@ squeeze every ratio toward 1); the best of `--repeats` calls is kept.
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -131,11 +134,36 @@ def measure_shape(shape, batch, inner, reference_inner, repeats):
     peak = {}
     for name, run in runs.items():
         if name.endswith("_fwdbwd"):
-            tf.config.experimental.reset_memory_stats("CPU:0")
-            base = tf.config.experimental.get_memory_info("CPU:0")["current"]
-            run(x, f, dy).numpy()
-            peak[name.split("_")[0]] = tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
+            peak[name.split("_")[0]] = _peak_bytes(run, x, f, dy)
     return best, peak
+
+
+def _peak_bytes(run, x, f, dy):
+    """Peak CPU allocator bytes of one call of `run`, or None where this
+    TensorFlow cannot reset or read the CPU memory statistics (some builds
+    raise "Cannot reset memory stats for device 'CPU:0'")."""
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        base = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    except (ValueError, RuntimeError, tf.errors.OpError) as err:
+        _MEMORY_UNAVAILABLE.append(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        return None
+    run(x, f, dy).numpy()
+    try:
+        return tf.config.experimental.get_memory_info("CPU:0")["peak"] - base
+    except (ValueError, RuntimeError, tf.errors.OpError) as err:
+        _MEMORY_UNAVAILABLE.append(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        return None
+
+
+# Why memory figures are missing, when they are (first reason is printed).
+_MEMORY_UNAVAILABLE = []
+
+
+def _mem_ratio(mem, name):
+    if mem.get(name) is None or mem.get("conv") is None:
+        return None
+    return mem[name] / max(mem["conv"], 1)
 
 
 def main(argv=None):
@@ -150,6 +178,7 @@ def main(argv=None):
     if active_backend() != "custom":
         raise SystemExit("the compiled op library is not loaded: run `make` first")
 
+    del _MEMORY_UNAVAILABLE[:]
     rows, totals = [], {}
     for shape in RESNET20_SHAPES:
         t, mem = measure_shape(shape, args.batch, args.inner, args.reference_inner,
@@ -161,8 +190,8 @@ def main(argv=None):
             "reference_over_custom": t["reference_fwdbwd"] / t["custom_fwdbwd"],
             "dx_over_conv": t["custom_dx"] / t["conv_dx"],
             "df_over_conv": t["custom_df"] / t["conv_df"],
-            "mem_over_conv": mem["custom"] / max(mem["conv"], 1),
-            "reference_mem_over_conv": mem["reference"] / max(mem["conv"], 1),
+            "mem_over_conv": _mem_ratio(mem, "custom"),
+            "reference_mem_over_conv": _mem_ratio(mem, "reference"),
         })
         for name, seconds in t.items():
             totals[name] = totals.get(name, 0.0) + shape[-1] * seconds
@@ -188,13 +217,21 @@ def main(argv=None):
                    ("mem/conv", "mem_over_conv", 10, ".2f"),
                    ("ref mem/conv", "reference_mem_over_conv", 14, ".1f")]
         print(f"{'layer':<12}" + "".join(f"{title:>{w}}" for title, _, w, _ in columns))
+        def cell(value, w, fmt):
+            return f"{'n/a':>{w}}" if value is None else f"{value:>{w}{fmt}}"
+
         for r in rows:
-            print(f"{r['shape']:<12}" + "".join(f"{r[key]:>{w}{fmt}}" for _, key, w, fmt in columns))
-        gm = {key: float(np.exp(np.mean([np.log(r[key]) for r in rows]))) for _, key, _, _ in columns}
-        print(f"{'geo. mean':<12}" + "".join(f"{gm[key]:>{w}{fmt}}" for _, key, w, fmt in columns))
+            print(f"{r['shape']:<12}" + "".join(cell(r[key], w, fmt) for _, key, w, fmt in columns))
+        gm = {key: None if any(r[key] is None for r in rows)
+              else float(np.exp(np.mean([np.log(r[key]) for r in rows])))
+              for _, key, _, _ in columns}
+        print(f"{'geo. mean':<12}" + "".join(cell(gm[key], w, fmt) for _, key, w, fmt in columns))
         print(f"{'resnet20':<12}{network['fwd_over_conv']:>10.2f}"
               f"{network['fwdbwd_over_conv']:>13.2f}{network['reference_over_custom']:>12.1f}"
               "   (all 3x3 layers, times summed)")
+    if _MEMORY_UNAVAILABLE:
+        print(f"note: no memory figures: TensorFlow cannot give CPU:0 allocator statistics "
+              f"here ({_MEMORY_UNAVAILABLE[0]})", file=sys.stderr if args.json else sys.stdout)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,22 @@ struct Simd<double> {
   static constexpr int kLanes = 4;
 };
 
+// Whole 32-byte loads and stores. With AVX they are the unaligned-move
+// intrinsics: a 32-byte memcpy is expanded "by pieces", and GCC's generic
+// tuning (-march=x86-64-v3, haswell, ...) moves pieces of 16 bytes, so every
+// vector went through a stack slot as two 16-byte halves and was read back as
+// one 32-byte load (a store-forwarding stall), and the tile's accumulators,
+// their address taken, lived on the stack.
+#if defined(__AVX__)
+inline Simd<float>::V Load(const float* p) {
+  return (Simd<float>::V)_mm256_loadu_ps(p);
+}
+inline Simd<double>::V Load(const double* p) {
+  return (Simd<double>::V)_mm256_loadu_pd(p);
+}
+inline void Store(float* p, Simd<float>::V v) { _mm256_storeu_ps(p, (__m256)v); }
+inline void Store(double* p, Simd<double>::V v) { _mm256_storeu_pd(p, (__m256d)v); }
+#else
 template <typename T>
 inline typename Simd<T>::V Load(const T* p) {
   typename Simd<T>::V v;
@@ -52,6 +68,7 @@ template <typename T>
 inline void Store(T* p, typename Simd<T>::V v) {
   std::memcpy(p, &v, sizeof(v));
 }
+#endif
 // Written so GCC emits one vbroadcastss/vandps: `V{} + x` costs a scalar
 // add, lane-by-lane writes become insert chains, integer masks leave the
 // floating-point domain.
@@ -96,6 +113,25 @@ inline V ClampUnit(V v) {
 #endif
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// 32-byte vector registers of the target the kernels are compiled for: 32
+// with AVX-512VL (EVEX encodings reach ymm16-31), 16 with AVX/AVX2 (ymm0-15);
+// NEON's 32 128-bit registers hold 16 such vectors as pairs (SSE's 16 only 8,
+// a slow path either way). The register tiles
+// below are sized from it at compile time so that no accumulator, filter
+// vector or constant of a hot loop round-trips through the stack:
+//   forward   NP=4 pixels x 2 vectors: 8 accumulators + 2 filter vectors +
+//             the FMA's 1 + the |.| mask + broadcast + temporary = 14 (both);
+//   dF        NK=4 offsets x 2 vectors: 8 + 2 dY vectors + broadcast = 11 (both);
+//   dX        NP=4 pixels, 2 output channels per step: 32 registers hold two
+//             accumulator sets (a, b: 8) + 4 inputs + 2 filter vectors + the
+//             clamp's -1 and 1 + dY broadcast + temporaries = 18; with 16 one
+//             set (a: 4) keeps it at 14.
+#if defined(__AVX512VL__)
+constexpr int kVectorRegisters = 32;
+#else
+constexpr int kVectorRegisters = 16;
+#endif
 
 // Output channels per register block in the forward and filter kernels.
 template <typename T>
@@ -302,8 +338,10 @@ void TransposeFilterForInput(const AdderConvGeometry& g, const T* filter,
 }
 
 // acc[p] += sum_o clamp(f[o] - x[p], -1, 1) * dy[p][o] over one lane block.
-// Even and odd o go to separate accumulators: with NP chains alone the FMA
-// latency, not the arithmetic, bounds the loop.
+// With 32 vector registers even and odd o go to separate accumulators: with
+// NP chains alone the FMA latency, not the arithmetic, bounds the loop. With
+// 16 the second set would not fit (see kVectorRegisters): one set, each
+// chain taking two FMAs per step.
 template <typename T, int NP>
 inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
                       const T* const* dy, const typename Simd<T>::V* x,
@@ -321,7 +359,11 @@ inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
     const V f1 = Load(filter + (o + 1) * filter_step);
     for (int p = 0; p < NP; ++p) {
       a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
-      b[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+      if constexpr (kVectorRegisters >= 32) {
+        b[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+      } else {
+        a[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+      }
     }
   }
   if (o < out_c) {

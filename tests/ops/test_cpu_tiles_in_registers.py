@@ -1,0 +1,87 @@
+"""The CPU kernels' register tiles stay in registers on every x86-64 target.
+
+Issue 14: built for AVX2 (16 ymm registers, GCC's generic tuning) the forward
+tile kept its accumulators on the stack and passed every filter vector through
+a stack slot as two 16-byte halves read back as one 32-byte load, 6-10x slower
+than the AVX-512 build. A timing test of that would be noisy on shared
+machines; this one is deterministic: it compiles adder_conv2d_op.cc for
+x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512), disassembles it, and checks
+the hot loops of all three kernels (float and double): each innermost loop
+with two or more FMAs must hold no vector load or store against the stack and
+no 16-byte integer-domain vector move (the halves of a split 32-byte move).
+Needs g++ and objdump, as the build does; runs on any x86-64 machine.
+"""
+
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SOURCE = ROOT / "custom_ops" / "cc" / "kernels" / "adder_conv2d_op.cc"
+KERNELS = [f"AdderConv2D{k}<{t}" for k in ("Forward", "BackpropInput", "BackpropFilter")
+           for t in ("float", "double")]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("g++") is None or shutil.which("objdump") is None
+    or subprocess.run(["g++", "-dumpmachine"], capture_output=True, text=True,
+                      check=False).stdout.split("-")[0] != "x86_64",
+    reason="needs g++ and objdump for x86-64")
+
+
+def _disassemble(march, tmp_path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    obj = tmp_path / f"op_{march}.o"
+    subprocess.run(["g++", "-c", str(SOURCE), "-o", str(obj), *tf.sysconfig.get_compile_flags(),
+                    "-O3", f"-march={march}", "-fPIC", "-std=c++17", "-I", str(ROOT),
+                    "-Wno-deprecated-declarations", "-Wno-interference-size"], check=True)
+    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def _kernel_bodies(asm):
+    """{kernel: [(address, instruction)]} of each kernel's parallel-for lambda."""
+    bodies, current = {}, None
+    for line in asm.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
+        if head:
+            current = next((k for k in KERNELS if head.group(1).startswith("addernet::cpu::" + k)
+                            and "{lambda(long, long)#1}::operator()" in head.group(1)), None)
+            if current:
+                bodies[current] = []
+            continue
+        insn = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+        if current and insn:
+            bodies[current].append((int(insn.group(1), 16), insn.group(2)))
+    return bodies
+
+
+def _hot_loops(body):
+    """Innermost backward-jump loops with two or more FMAs."""
+    loops = []
+    for address, insn in body:
+        jump = re.match(r"j\w+\s+([0-9a-f]+)", insn)
+        if jump and body[0][0] <= int(jump.group(1), 16) <= address:
+            start = int(jump.group(1), 16)
+            loop = [(a, i) for a, i in body if start <= a <= address]
+            if sum("vfmadd" in i for _, i in loop) >= 2:
+                loops.append((start, address, loop))
+    return [(s, e, loop) for s, e, loop in loops
+            if not any((s2, e2) != (s, e) and s <= s2 and e2 <= e for s2, e2, _ in loops)]
+
+
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v4"])
+def test_hot_loops_keep_their_tiles_in_registers(march, tmp_path):
+    bodies = _kernel_bodies(_disassemble(march, tmp_path))
+    assert set(bodies) == set(KERNELS), sorted(bodies)
+    for kernel, body in bodies.items():
+        loops = _hot_loops(body)
+        assert loops, f"{march} {kernel}: no FMA loop found"
+        for start, end, loop in loops:
+            bad = [i for _, i in loop
+                   if (re.search(r"%[xyz]mm", i) and "(%rsp)" in i)
+                   or re.match(r"vmovdq[au]\S*\s.*%xmm", i)]
+            assert not bad, (f"{march} {kernel}: loop {start:x}-{end:x} moves vectors "
+                             f"through the stack: {bad[:8]}")
