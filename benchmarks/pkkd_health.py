@@ -27,7 +27,7 @@ import os
 import sys
 import types
 
-from addernet_tf import data  # first: TensorFlow starts without its noise
+import addernet_tf  # noqa: F401  (first: TensorFlow starts without its noise)
 
 import keras  # noqa: E402,I100
 import numpy as np  # noqa: E402
@@ -103,10 +103,7 @@ def measure(config, other_seed, health_dir):
         pkkd.train(types.SimpleNamespace(**dict(settings, seed=other_seed, model_dir=other_dir)),
                    evaluate_test=False)
     split = "validation" if config.validation_split > 0 else "train"
-    batch = next(iter(data.load(
-        config.dataset, split, batch_size=config.batch_size, image_size=config.image_size,
-        data_dir=config.data_dir, validation_split=config.validation_split,
-        download=config.download, augment=False, shuffle=False)))
+    batch = next(iter(pkkd.load_split(config, split, augment=False, shuffle=False)))
     probe = HealthProbe(batch, os.path.join(other_dir, "teacher.keras"), config.tap)
     own_dir = os.path.join(health_dir, f"seed{config.seed}")
     summary = pkkd.train(types.SimpleNamespace(**dict(settings, model_dir=own_dir)),

@@ -6,6 +6,7 @@ as one line naming the flag, or None.
 """
 
 import math
+import types
 
 from absl import flags
 
@@ -15,7 +16,7 @@ from addernet_tf.models import MODELS
 from trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "define_flags", "validate",
-           "recalibration_batches", "flag_names", "as_dict"]
+           "recalibration_batches", "defaults", "flag_names", "as_dict"]
 
 METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
 DEFAULT_RECALIBRATION_BATCHES = 10
@@ -162,6 +163,18 @@ def recalibration_batches(f):
     if f.bn_recalibration_batches is not None:
         return f.bn_recalibration_batches
     return 0 if f.method == "cnn" else DEFAULT_RECALIBRATION_BATCHES
+
+
+def defaults(**overrides):
+    """The trainer's settings: every flag's default, then `overrides`, as an object
+    for `trainers.pkkd.train` (an unknown name is a ValueError)."""
+    values = flags.FlagValues()
+    define_flags(values)
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise ValueError(f"unknown trainer settings: {', '.join(unknown)}")
+    return types.SimpleNamespace(**{**{name: values[name].default for name in values},
+                                    **overrides})
 
 
 def flag_names():

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from addernet_tf.layers import kernel_heads_for_taps
-from addernet_tf.layers.kernel_heads import DIRECTIONS
+from addernet_tf.layers.kernel_heads import DIRECTIONS, channel_moments
 
 __all__ = ["cross_entropy", "kd_loss", "FeatureLoss", "KernelFeatureLoss", "NSTLoss",
            "AttentionLoss", "SimilarityLoss", "FEATURE_LOSSES"]
@@ -48,32 +48,16 @@ def _channel_standardized(tensors):
 
     Unlike the maps' input standardization, the statistics stay in the
     gradient (as in BatchNormalization): the result is invariant to a
-    channel's scale and offset, and so is its gradient. Under a multi-replica
-    strategy the moments are the global batch's (two all-reduces for all
-    tensors; the all-reduce's gradient is an all-reduce).
+    channel's scale and offset, and so is its gradient. The moments are the
+    global batch's (`channel_moments`).
 
     Returns:
       `[(standardized, shortfall)]`: `shortfall [C]` = 1 − E[standardized²] =
       floor / (variance + floor), in the gradient: 0 for any channel that is
       not flat, 1 for a constant one.
     """
-    ctx = tf.distribute.get_replica_context()
-    axes = [list(range(len(t.shape) - 1)) for t in tensors]
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        moments = [tf.nn.moments(t, a) for t, a in zip(tensors, axes)]
-        means, variances = [m for m, _ in moments], [v for _, v in moments]
-    else:
-        counts = [tf.cast(tf.reduce_prod(tf.shape(t)[:-1]), t.dtype) for t in tensors]
-        counts = [tf.maximum(c, 1.0) for c in ctx.all_reduce(
-            tf.distribute.ReduceOp.SUM, counts)]
-        sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                              [tf.reduce_sum(t, a) for t, a in zip(tensors, axes)])
-        means = [s / c for s, c in zip(sums, counts)]
-        squares = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [
-            tf.reduce_sum(tf.square(t - m), a) for t, m, a in zip(tensors, means, axes)])
-        variances = [q / c for q, c in zip(squares, counts)]
     out = []
-    for t, m, v in zip(tensors, means, variances):
+    for t, (m, v) in zip(tensors, channel_moments(tensors)):
         # Relative to the channel's mean square: float32 rounding noise of a flat or
         # saturated map (relative 6e-8) stays below the floor, a map as flat as
         # σa = 1e4 allows on standardized inputs (variance 1e-8 of 1) above it.

@@ -50,7 +50,7 @@ from trainers.distiller import Distiller
 from trainers.monitoring import ProgressLine, SigmaBoundWarning
 from trainers.strategy import make_strategy
 
-__all__ = ["train", "make_strategy", "NonFiniteLossError", "main"]
+__all__ = ["train", "load_split", "make_strategy", "NonFiniteLossError", "main"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -117,7 +117,17 @@ class _Data(NamedTuple):
     # `train` is endless, so every batch is full and an epoch is `steps` batches
     # of the stream (about one pass with the default ceil(examples / batch) steps).
     repeated: bool
-    recalibration: object  # endless training batches of their own stream
+
+
+def load_split(config, split, **kwargs):
+    """`data.load` of one split as the run configured by `config` reads it.
+
+    `kwargs` go to `data.load` (seed, repeat, augment, shuffle, ...).
+    """
+    return data.load(config.dataset, split, batch_size=config.batch_size,
+                     image_size=config.image_size, data_dir=config.data_dir,
+                     manual_dir=config.manual_dir, validation_split=config.validation_split,
+                     download=config.download, **kwargs)
 
 
 def _uses_custom_loop(strategy):
@@ -130,26 +140,22 @@ def _datasets(config, info, strategy):
     # data would hang the others.
     repeated = (config.steps_per_epoch is not None or strategy.num_replicas_in_sync > 1
                 or _uses_custom_loop(strategy))
-    common = dict(batch_size=config.batch_size, image_size=config.image_size,
-                  data_dir=config.data_dir, manual_dir=config.manual_dir,
-                  validation_split=config.validation_split, download=config.download)
-    train = data.load(config.dataset, "train", seed=config.seed, repeat=repeated, **common)
-    validation = (data.load(config.dataset, "validation", **common)
-                  if config.validation_split > 0 else None)
-    test = data.load(config.dataset, "test", **common)
-    # A stream of its own (another seed), so recalibrating never shifts the training order.
-    recalibration = data.load(config.dataset, "train", seed=config.seed + 1, repeat=True,
-                              **common)
+    train = load_split(config, "train", seed=config.seed, repeat=repeated)
+    validation = load_split(config, "validation") if config.validation_split > 0 else None
+    test = load_split(config, "test")
     steps = config.steps_per_epoch or math.ceil(info.train_examples / config.batch_size)
-    return _Data(train, validation, test, steps, repeated, recalibration)
+    return _Data(train, validation, test, steps, repeated)
 
 
-def _recalibration(config, datasets, student):
+def _recalibration(config, student):
     """The student's `BatchNormRecalibration`, or None when it is off."""
     batches = trainer_flags.recalibration_batches(config)
     if batches == 0:
         return None
-    return BatchNormRecalibration([student], datasets.recalibration, batches)
+    # Training batches of a stream of their own (another seed), so recalibrating
+    # never shifts the training order.
+    stream = load_split(config, "train", seed=config.seed + 1, repeat=True)
+    return BatchNormRecalibration([student], stream, batches)
 
 
 def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks=(),
@@ -282,7 +288,7 @@ def train(config, callbacks=(), evaluate_test=True):
         distiller.compile(_optimizer(config, total_steps),
                           _optimizer(config, total_steps) if progressive else None)
 
-    recalibration = _recalibration(config, datasets, student)
+    recalibration = _recalibration(config, student)
     start = time.time()
     _fit(distiller, strategy, datasets, config, config.epochs, out_dir,
          _SaveNetworks((student, os.path.join(out_dir, "student.weights.h5")),

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 __all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "DIRECTIONS", "SIGMA_BOUNDS",
-           "kernel_heads_for_taps"]
+           "channel_moments", "kernel_heads_for_taps"]
 
 KERNEL_KINDS = ("gaussian", "laplace", "identity")
 DIRECTIONS = ("rising", "falling")
@@ -32,6 +32,33 @@ def _positive_number(value, arg):
             and math.isfinite(value) and value > 0):
         return float(value)
     raise ValueError(f"`{arg}` must be a positive finite number, got {value!r}")
+
+
+def channel_moments(tensors):
+    """Per-channel mean and variance of `[N, ..., C]` tensors over the global batch.
+
+    Over every axis but the last; under a multi-replica strategy over every
+    replica's examples (two all-reduces for all tensors, whose gradient is an
+    all-reduce: the moments stay in the gradient unless the inputs are
+    `tf.stop_gradient`-ed), as one device would compute them on the whole
+    batch. Two passes (the mean, then squared deviations), so the variance
+    never cancels.
+
+    Returns:
+      `[(mean [C], variance [C])]`, one pair per tensor.
+    """
+    ctx = tf.distribute.get_replica_context()
+    axes = [list(range(len(t.shape) - 1)) for t in tensors]
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return [tf.nn.moments(t, a) for t, a in zip(tensors, axes)]
+    counts = [tf.cast(tf.reduce_prod(tf.shape(t)[:-1]), t.dtype) for t in tensors]
+    counts = [tf.maximum(c, 1.0) for c in ctx.all_reduce(tf.distribute.ReduceOp.SUM, counts)]
+    sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                          [tf.reduce_sum(t, a) for t, a in zip(tensors, axes)])
+    means = [s / c for s, c in zip(sums, counts)]
+    squares = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [
+        tf.reduce_sum(tf.square(t - m), a) for t, m, a in zip(tensors, means, axes)])
+    return [(m, q / c) for m, q, c in zip(means, squares, counts)]
 
 
 @keras.saving.register_keras_serializable(package="addernet_tf")
@@ -115,18 +142,7 @@ class KernelMap(keras.layers.Layer):
                                        math.log(_SIGMA_MIN), math.log(_SIGMA_MAX)))
 
     def _standardized(self, y):
-        axes = list(range(len(y.shape) - 1))
-        ctx = tf.distribute.get_replica_context()
-        if ctx is None or ctx.num_replicas_in_sync == 1:
-            mean, variance = tf.nn.moments(tf.stop_gradient(y), axes, keepdims=True)
-        else:  # the global batch's moments, as on one device (like a synced BN)
-            x = tf.stop_gradient(y)
-            count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-            total, squares, count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [
-                tf.reduce_sum(x, axes, keepdims=True),
-                tf.reduce_sum(tf.square(x), axes, keepdims=True), count])
-            mean = total / tf.maximum(count, 1.0)
-            variance = tf.maximum(squares / tf.maximum(count, 1.0) - tf.square(mean), 0.0)
+        (mean, variance), = channel_moments([tf.stop_gradient(y)])
         return (y - mean) / tf.maximum(tf.sqrt(variance), _STD_FLOOR)
 
     def call(self, inputs):

@@ -1,26 +1,17 @@
 """`benchmarks.pkkd_health`: the three health checks on a tiny real run."""
 
 import math
-import types
 
 import pytest
-from absl import flags
 
 from benchmarks import pkkd_health
 from trainers import flags as trainer_flags
 
 
 def _config(tmp_path, **overrides):
-    values = flags.FlagValues()
-    trainer_flags.define_flags(values)
-    values(["pkkd"])
-    config = types.SimpleNamespace(**{name: values[name].value for name in values})
-    settings = dict(dataset="digits", image_size=8, model="resnet20", epochs=2,
-                    steps_per_epoch=2, batch_size=16, verbose=0, model_dir=str(tmp_path / "x"))
-    settings.update(overrides)
-    for name, value in settings.items():
-        setattr(config, name, value)
-    return config
+    return trainer_flags.defaults(**{**dict(
+        dataset="digits", image_size=8, model="resnet20", epochs=2, steps_per_epoch=2,
+        batch_size=16, verbose=0, model_dir=str(tmp_path / "x")), **overrides})
 
 
 def test_tiny_run_reports_every_check(tmp_path):

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import types
 
 import keras
 import numpy as np
@@ -35,14 +34,9 @@ def _flag_values(*args):
 
 
 def _config(tmp_path, **overrides):
-    values = _flag_values()
-    config = types.SimpleNamespace(**{name: values[name].value for name in values})
     settings = dict(dataset="digits", image_size=8, model="resnet20", epochs=1,
                     steps_per_epoch=2, batch_size=16, verbose=0, model_dir=str(tmp_path / "run"))
-    settings.update(overrides)
-    for name, value in settings.items():
-        setattr(config, name, value)
-    return config
+    return trainer_flags.defaults(**{**settings, **overrides})
 
 
 def test_there_is_a_config_for_every_paper_row():
