@@ -322,7 +322,7 @@ def prepare(name, data_dir=None, manual_dir=None, download=True):
 
 def load(name, split="train", batch_size=None, image_size=None, data_dir=None, manual_dir=None,
          augment=None, shuffle=None, seed=None, drop_remainder=False, repeat=False,
-         validation_split=0.0, download=True):
+         validation_split=0.0, download=True, skip=0):
     """A `tf.data.Dataset` of normalized images and labels.
 
     Args:
@@ -350,6 +350,11 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
         fixed (see the module docstring); the test split is never touched.
       download: download and prepare a tfds set that is not prepared (see
         `prepare`); ADDERNET_TF_NO_DOWNLOAD=1 forces False.
+      skip: leave out the stream's first `skip` examples (counted across
+        passes under `repeat`). They are dropped before decoding and
+        augmentation, so this is cheap, and what follows is exactly what the
+        stream would have yielded next: a resumed run continues the data of
+        the run it resumes.
 
     Returns:
       a dataset of `(images, labels)`: float32 [N, H, W, 3] and int32 [N]
@@ -368,6 +373,8 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
     _check_download(download)
     if seed is not None and (not _is_int(seed) or seed < 0):
         raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}")
+    if not _is_int(skip) or skip < 0:
+        raise ValueError(f"`skip` must be a non-negative int, got {skip!r}")
     size = _resolve_size(name, image_size)
     train = split == "train"
     augment = train if augment is None else bool(augment)
@@ -392,9 +399,11 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
         seeds = seeds.batch(2)
         ds = tf.data.Dataset.zip((ds, seeds))
         ds = ds.repeat() if repeat else ds
+        ds = ds.skip(skip) if skip else ds
         ds = ds.map(lambda example, pair: preprocess(*example, pair), num_parallel_calls=AUTOTUNE)
     else:
         ds = ds.repeat() if repeat else ds
+        ds = ds.skip(skip) if skip else ds
         ds = ds.map(lambda image, label: preprocess(image, label, None),
                     num_parallel_calls=AUTOTUNE)
     if batch_size is not None:

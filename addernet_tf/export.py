@@ -5,7 +5,10 @@
     python -m addernet_tf.export --model_dir=RUN --format=tflite_int8 --out=student_int8.tflite
 
 `model_dir` is a `trainers.pkkd` run: its `student.keras` and `summary.json`
-(whose "flags" name the data set, image size, model and method).
+(whose "flags" name the data set, image size, model and method). A run whose
+summary.json does not describe its student.keras is refused (`open_run`).
+Each output is written whole or not at all: built beside `--out` under a
+temporary name and renamed into place.
 
 Every format has one interface. Input: uint8 RGB images `[N, H, W, 3]`,
 0..255, already at the run's image size H×W (resizing or cropping a camera
@@ -46,13 +49,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from addernet_tf import data
+from addernet_tf import _atomic, data
 from addernet_tf.layers import Adder2D, Tap
-from addernet_tf.models import get_model
+from addernet_tf.models import MODELS, get_model
 
 __all__ = [
-    "FORMATS", "RunInfo", "read_run", "load_student", "export_saved_model", "export_tflite",
-    "export",
+    "FORMATS", "RunInfo", "Run", "open_run", "read_run", "load_student", "export_saved_model",
+    "export_tflite", "export",
 ]
 
 FORMATS = ("saved_model", "tflite", "tflite_int8")
@@ -108,22 +111,32 @@ def _check_model_dir(model_dir):
 
 def _read_flags(model_dir):
     path = os.path.join(model_dir, _SUMMARY)
-    try:
-        with open(path) as f:
-            run_flags = json.load(f)["flags"]
-        settings = {key: run_flags[key] for key in ("dataset", "model", "method")}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path} has no usable \"flags\" (dataset, model, method): "
-                         f"{type(e).__name__}: {e}") from None
+    summary = _atomic.read_json(path, "the run's summary")
+    run_flags = summary.get("flags") if isinstance(summary, dict) else None
+    missing = [key for key in ("dataset", "model", "method")
+               if not isinstance(run_flags, dict) or not isinstance(run_flags.get(key), str)]
+    if missing:
+        raise ValueError(f"{path} has no usable \"flags\": {', '.join(missing)} missing or "
+                         "not a string")
+    settings = {key: run_flags[key] for key in ("dataset", "model", "method")}
     if settings["dataset"] not in data.DATASETS:
         raise ValueError(f"{path}: unknown dataset {settings['dataset']!r}")
-    settings["image_size"] = run_flags.get("image_size")
+    if settings["model"] not in MODELS:
+        raise ValueError(f"{path}: unknown model {settings['model']!r}")
+    size = run_flags.get("image_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+        raise ValueError(f"{path}: image_size must be a positive int or null, got {size!r}")
+    settings["image_size"] = size
     settings["data_dir"] = run_flags.get("data_dir")
     return settings
 
 
 def _load_keras_student(model_dir):
     path = os.path.join(model_dir, _STUDENT)
+    damaged = _atomic.zip_problem(path)
+    if damaged is not None:
+        raise ValueError(f"{path} is not a whole Keras file (truncated or corrupt: {damaged}); "
+                         "retrain the run or restore the file")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many types for a bad file; one line says which.
@@ -131,50 +144,102 @@ def _load_keras_student(model_dir):
         raise ValueError(f"cannot load {path}: {type(e).__name__}: {first}") from None
 
 
-def _run_info(model_dir, settings, student):
+def _weight_layout(model):
+    """[(layer name, class, weight shapes)] of the layers that hold weights, in order."""
+    return [(layer.name, type(layer).__name__, [tuple(w.shape) for w in layer.weights])
+            for layer in model.layers if layer.weights]
+
+
+def _layout_difference(student, twin):
+    """Where `student` and `twin` differ in layer classes and weight shapes
+    (names aside), as a phrase; None if they don't."""
+    found, wanted = _weight_layout(student), _weight_layout(twin)
+    for (name, kind, shapes), (_, twin_kind, twin_shapes) in zip(found, wanted):
+        if (kind, shapes) != (twin_kind, twin_shapes):
+            return f"its layer {name!r} is {kind} {shapes}, where {twin_kind} {twin_shapes} is due"
+    if len(found) != len(wanted):
+        return f"it has {len(found)} layers with weights, where {len(wanted)} are due"
+    return None
+
+
+def _checked_run(model_dir, settings, student):
+    """The run's `RunInfo` and the student rebuilt from its flags, or a one-line
+    ValueError naming what summary.json and student.keras disagree on."""
+    summary, saved = os.path.join(model_dir, _SUMMARY), os.path.join(model_dir, _STUDENT)
     shape = tuple(student.input_shape[1:])
     expected = data.dataset_info(settings["dataset"], settings["image_size"]).image_shape
     if shape != expected:
-        raise ValueError(f"{os.path.join(model_dir, _STUDENT)} takes {shape} images but the run's "
-                         f"flags say {expected}")
-    return RunInfo(model_dir=model_dir, dataset=settings["dataset"], image_size=int(shape[0]),
-                   model=settings["model"],
-                   conv="conv" if settings["method"] == "cnn" else "adder",
+        said = (f"image_size={settings['image_size']}" if settings["image_size"] is not None
+                else f"dataset={settings['dataset']} at its default size")
+        raise ValueError(f"{summary} says {said} ({'×'.join(map(str, expected))} images) but "
+                         f"{saved} takes {'×'.join(map(str, shape))} images")
+    conv = "conv" if settings["method"] == "cnn" else "adder"
+    adders = sum(isinstance(layer, Adder2D) for layer in student.layers)
+    if conv == "conv" and adders:
+        raise ValueError(f"{summary} says method={settings['method']} (a conv student) but "
+                         f"{saved} has {adders} Adder2D layers")
+    if conv == "adder" and not adders:
+        raise ValueError(f"{summary} says method={settings['method']} (an adder student) but "
+                         f"{saved} has no Adder2D layer")
+    info = RunInfo(model_dir=model_dir, dataset=settings["dataset"], image_size=int(shape[0]),
+                   model=settings["model"], conv=conv,
                    num_classes=int(student.output_shape[-1]), data_dir=settings["data_dir"])
-
-
-def _open(model_dir):
-    """student.keras as saved, and the run's `RunInfo`."""
-    model_dir = _check_model_dir(model_dir)
-    settings = _read_flags(model_dir)  # before the slow part
-    student = _load_keras_student(model_dir)
-    return student, _run_info(model_dir, settings, student)
-
-
-def read_run(model_dir):
-    """The `RunInfo` of a finished run (loads its student once to read the shapes).
-
-    Raises:
-      ValueError: `model_dir` is missing, lacks student.keras or summary.json,
-        or they don't fit together (the message says which).
-    """
-    return _open(model_dir)[1]
-
-
-def _rebuild_reference(info, student):
-    """The student rebuilt from its flags with builtin-op adders, weights copied."""
     twin = get_model(info.model, num_classes=info.num_classes, conv=info.conv,
                      input_shape=(info.image_size, info.image_size, 3), adaptive_eta=None,
                      implementation="reference")
-    source, target = student.weights, twin.weights
-    mismatch = len(source) != len(target) or any(
-        s.path != t.path or tuple(s.shape) != tuple(t.shape) for s, t in zip(source, target))
-    if mismatch:
-        raise ValueError(f"{os.path.join(info.model_dir, _STUDENT)} does not match a rebuilt "
-                         f"{info.model} ({info.conv}, {info.num_classes} classes): "
-                         f"{len(source)} vs {len(target)} weights")
-    twin.set_weights(student.get_weights())
-    return twin
+    difference = _layout_difference(student, twin)
+    if difference:
+        raise ValueError(f"{summary} says model={info.model} but {saved} is not a "
+                         f"{info.model}: {difference}")
+    return info, twin
+
+
+class Run(NamedTuple):
+    """A finished run, opened and checked by `open_run`.
+
+    Attributes:
+      student: student.keras as saved (the compiled adder op when it is loaded).
+      reference: the same network rebuilt from the run's flags with every
+        adder layer on the builtin-op twin, the trained weights copied in (what
+        the exports serve).
+      info: the run's `RunInfo`.
+    """
+
+    student: keras.Model
+    reference: keras.Model
+    info: RunInfo
+
+
+def open_run(model_dir):
+    """Loads a finished run's student and checks it against the run's summary.json.
+
+    summary.json's flags must describe student.keras: its method (cnn: a
+    conv student without Adder2D layers; any other: an adder student), its
+    model (the same layers and weight shapes as a fresh `get_model` build)
+    and its input size (the flags' image_size, or the data set's default).
+
+    Returns:
+      a `Run`: the saved student, its builtin-op rebuild and the `RunInfo`.
+
+    Raises:
+      ValueError: `model_dir` is missing, lacks student.keras or summary.json,
+        one of them is torn or corrupt, or they disagree (one line saying what).
+    """
+    model_dir = _check_model_dir(model_dir)
+    settings = _read_flags(model_dir)  # before the slow part
+    student = _load_keras_student(model_dir)
+    info, reference = _checked_run(model_dir, settings, student)
+    reference.set_weights(student.get_weights())
+    return Run(student, reference, info)
+
+
+def read_run(model_dir):
+    """The `RunInfo` of a finished run (`open_run`, checks included).
+
+    Raises:
+      ValueError: as `open_run`.
+    """
+    return open_run(model_dir).info
 
 
 def load_student(model_dir, implementation="reference"):
@@ -192,13 +257,13 @@ def load_student(model_dir, implementation="reference"):
       `addernet_tf.data.load` yields them) -> logits `[N, K]`.
 
     Raises:
-      ValueError: a bad `model_dir` or `implementation`.
+      ValueError: a bad `implementation`, or as `open_run`.
     """
     if implementation not in ("auto", "reference"):
         raise ValueError(
             f"`implementation` must be 'auto' or 'reference', got {implementation!r}")
-    student, info = _open(model_dir)
-    return student if implementation == "auto" else _rebuild_reference(info, student)
+    run = open_run(model_dir)
+    return run.student if implementation == "auto" else run.reference
 
 
 # ----------------------------------------------------------------------------
@@ -229,7 +294,9 @@ def _serving_archive(model, info):
 
 
 def _write_saved_model(model, info, out):
-    _serving_archive(model, info).write_out(out, verbose=False)
+    """Writes the SavedModel folder `out` whole or not at all (`_atomic.atomic_dir`)."""
+    with _atomic.atomic_dir(out) as tmp:
+        _serving_archive(model, info).write_out(tmp, verbose=False)
 
 
 # ----------------------------------------------------------------------------
@@ -459,25 +526,31 @@ def _tflite_probabilities(model_path, images, workdir):
 # Exports
 
 
+# What a SavedModel folder holds; one holding only these (a SavedModel, or one
+# that an older export left half-written) is replaced by the next export.
+_SAVED_MODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets",
+                                "fingerprint.pb", "keras_metadata.pb"})
+
+
 def _check_out(out, format_name):
     """Fails early, before any loading, on an `out` that cannot be written."""
     if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
         raise ValueError(f"`out` must be a path, got {out!r}")
     out = os.path.abspath(os.fspath(out))
     parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
+    if not os.path.exists(parent):
         raise ValueError(f"`out` {out!r}: its directory {parent!r} does not exist")
     if format_name == "saved_model":
         if os.path.exists(out) and not os.path.isdir(out):
             raise ValueError(f"`out` {out!r} is a file; a SavedModel is a directory")
-        if (os.path.isdir(out) and os.listdir(out)
-                and not os.path.isfile(os.path.join(out, "saved_model.pb"))):
+        if os.path.isdir(out) and not set(os.listdir(out)) <= _SAVED_MODEL_PARTS:
             raise ValueError(f"`out` {out!r} is a non-empty directory that holds no SavedModel")
     else:
         if not out.endswith(".tflite"):
             raise ValueError(f"`out` {out!r} must end in .tflite")
         if os.path.isdir(out):
             raise ValueError(f"`out` {out!r} is a directory")
+    _atomic.check_writable(parent, f"`out` {out!r}: its directory")
     return out
 
 
@@ -496,8 +569,10 @@ def export_saved_model(model_dir, out):
 
     Args:
       model_dir: a finished `trainers.pkkd` run.
-      out: the SavedModel directory (its parent must exist; an existing
-        SavedModel there is replaced).
+      out: the SavedModel directory (its parent must exist and be writable;
+        an existing SavedModel there, whole or half-written, is replaced). It
+        is built beside `out` and swapped in: a killed export leaves the
+        previous one.
 
     Returns:
       dict: "format", "path", "input", "output", "num_classes", "image_size".
@@ -506,8 +581,9 @@ def export_saved_model(model_dir, out):
       ValueError: a bad `model_dir` or `out`.
     """
     out = _check_out(out, "saved_model")
-    student, info = _open(model_dir)
-    _write_saved_model(_rebuild_reference(info, student), info, out)
+    run = open_run(model_dir)
+    info = run.info
+    _write_saved_model(run.reference, info, out)
     return {"format": "saved_model", "path": out, **_interface(info),
             "num_classes": info.num_classes, "image_size": info.image_size}
 
@@ -540,7 +616,8 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
 
     Args:
       model_dir: a finished `trainers.pkkd` run.
-      out: the .tflite file (its directory must exist).
+      out: the .tflite file (its directory must exist and be writable); written
+        whole or not at all.
       int8: full-integer quantization instead of float32.
       calibration_images, eval_images: positive ints (int8 only; each capped
         at its split's size).
@@ -562,8 +639,7 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
                         ("eval_images", eval_images)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-    student, info = _open(model_dir)
-    model = _rebuild_reference(info, student)
+    student, model, info = open_run(model_dir)
     result = {"format": format_name, "path": out, **_interface(info),
               "num_classes": info.num_classes, "image_size": info.image_size}
     with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
@@ -584,8 +660,7 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
                           agreement=float(np.mean(quantized == reference)),
                           int8_accuracy=float(np.mean(quantized == labels)),
                           float_accuracy=float(np.mean(reference == labels)))
-    with open(out, "wb") as f:
-        f.write(flatbuffer)
+    _atomic.write_bytes(out, flatbuffer)
     result["bytes"] = len(flatbuffer)
     return result
 

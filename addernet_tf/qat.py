@@ -15,7 +15,8 @@ process to legacy Keras (`TF_USE_LEGACY_KERAS=1`). So the work is split over
 three processes, none of which mixes Keras 3 and tf_keras:
 
 1. this one (Keras 3, addernet_tf): reads the run, rebuilds its student with
-   the builtin-op adders (`export.load_student`) and writes its layer graph,
+   the builtin-op adders (`export.open_run`, which checks it against the
+   run's summary.json) and writes its layer graph,
    weights, the adder centers (see below) and the data (uint8 pixels) to an
    `.npz` in a temporary directory;
 2. a child that runs this file as a plain script (never importing
@@ -85,13 +86,13 @@ def _layer_names(entries):
     return [entry[0] for entry in entries]
 
 
-def _describe_student(model_dir, data_dir, calibration_images, path):
-    """Writes the rebuilt student (graph, weights, centers) and the data to `path` (.npz)."""
-    from addernet_tf import data, export
+def _describe_student(run, data_dir, calibration_images, path):
+    """Writes the rebuilt student (graph, weights, centers) of an `export.Run` and
+    the data to `path` (.npz)."""
+    from addernet_tf import _atomic, data, export
     from addernet_tf.layers import Adder2D
 
-    student, info = export._open(model_dir)  # pylint: disable=protected-access
-    model = export._rebuild_reference(info, student)  # pylint: disable=protected-access
+    model, info = run.reference, run.info
     config = model.get_config()
     centers = {name: -bn.moving_mean.numpy().astype(np.float32)
                for name, bn in export._batch_norm_after(model).items()}  # pylint: disable=protected-access
@@ -147,9 +148,7 @@ def _describe_student(model_dir, data_dir, calibration_images, path):
             "inputs": _layer_names(config["input_layers"]),
             "mean": list(map(float, mean)), "std": list(map(float, std)),
             "image_size": info.image_size, "num_classes": info.num_classes}
-    with open(path + ".json", "w") as f:
-        json.dump(meta, f)
-    return student, info
+    _atomic.write_json(path + ".json", meta)
 
 
 # ----------------------------------------------------------------------------
@@ -426,8 +425,10 @@ def quantize_aware_train(model_dir, out, epochs=2, steps_per_epoch=50, learning_
     """Fine-tunes a run's student with QAT (tfmot, tf_keras) and writes an int8 TFLite model.
 
     Args:
-      model_dir: a finished `trainers.pkkd` run.
-      out: the .tflite file (its directory must exist).
+      model_dir: a finished `trainers.pkkd` run (opened and checked by
+        `export.open_run`).
+      out: the .tflite file (its directory must exist and be writable);
+        written whole or not at all.
       epochs, steps_per_epoch, batch_size: the QAT fine-tuning (positive ints).
       learning_rate: Adam's learning rate (positive).
       calibration_images: train images that calibrate the float input
@@ -449,7 +450,7 @@ def quantize_aware_train(model_dir, out, epochs=2, steps_per_epoch=50, learning_
       ValueError: a bad argument or run.
       RuntimeError: the QAT child or the int8 interpreter fails.
     """
-    from addernet_tf import export
+    from addernet_tf import _atomic, export
 
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
                         ("batch_size", batch_size), ("calibration_images", calibration_images),
@@ -459,10 +460,12 @@ def quantize_aware_train(model_dir, out, epochs=2, steps_per_epoch=50, learning_
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}")
     out = export._check_out(out, "tflite_int8")  # pylint: disable=protected-access
+    run = export.open_run(model_dir)
+    student, info = run.student, run.info
+    data_dir = info.data_dir if data_dir is None else data_dir
     with tempfile.TemporaryDirectory(prefix="addernet_qat_") as workdir:
         npz = os.path.join(workdir, "student.npz")
-        student, info = _describe_student(model_dir, _run_data_dir(model_dir, data_dir),
-                                          calibration_images, npz)
+        _describe_student(run, data_dir, calibration_images, npz)
         candidate = os.path.join(workdir, "qat.tflite")
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -475,15 +478,14 @@ def quantize_aware_train(model_dir, out, epochs=2, steps_per_epoch=50, learning_
             raise RuntimeError(f"the QAT process failed ({last})")
         child = json.loads(proc.stdout.strip().splitlines()[-1])
         images, labels = export._uint8_images(  # pylint: disable=protected-access
-            info, "test", eval_images, _run_data_dir(model_dir, data_dir))
+            info, "test", eval_images, data_dir)
         quantized = export._tflite_probabilities(  # pylint: disable=protected-access
             candidate, images, workdir).argmax(-1)
         reference = student.predict(export._normalize(images, info),  # pylint: disable=protected-access
                                     batch_size=_EXPORT_CHUNK, verbose=0).argmax(-1)
         with open(candidate, "rb") as f:
             flatbuffer = f.read()
-    with open(out, "wb") as f:
-        f.write(flatbuffer)
+    _atomic.write_bytes(out, flatbuffer)
     return {"format": "tflite_int8_qat", "path": out, "bytes": len(flatbuffer),
             **export._interface(info),  # pylint: disable=protected-access
             "eval_images": len(images), "float_accuracy": float(np.mean(reference == labels)),
@@ -494,17 +496,6 @@ def quantize_aware_train(model_dir, out, epochs=2, steps_per_epoch=50, learning_
             "qat_train_accuracy": child["qat_train_accuracy"],
             "qat_train_accuracy_before": child["qat_train_accuracy_before"],
             "rebuild_max_logit_error": child["rebuild_max_logit_error"]}
-
-
-def _run_data_dir(model_dir, data_dir):
-    """`data_dir`, else the run's own (its summary.json flags)."""
-    if data_dir is not None:
-        return data_dir
-    try:
-        with open(os.path.join(model_dir, "summary.json")) as f:
-            return json.load(f)["flags"].get("data_dir")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 # ----------------------------------------------------------------------------

@@ -106,7 +106,9 @@ def measure(config, other_seed, health_dir):
     batch = next(iter(pkkd.load_split(config, split, augment=False, shuffle=False)))
     probe = HealthProbe(batch, os.path.join(other_dir, "teacher.keras"), config.tap)
     own_dir = os.path.join(health_dir, f"seed{config.seed}")
-    summary = pkkd.train(types.SimpleNamespace(**dict(settings, model_dir=own_dir)),
+    # The probe watches every epoch: the own run always trains from scratch.
+    summary = pkkd.train(types.SimpleNamespace(**dict(settings, model_dir=own_dir,
+                                                      overwrite=True)),
                          callbacks=[probe], evaluate_test=False)
     factor, name, value = _closest_to_bounds(probe.epochs)
     first, last = probe.epochs[0]["feature"], probe.epochs[-1]["feature"]

@@ -5,10 +5,10 @@ Keras 3 `fit` is broken under `MultiWorkerMirroredStrategy`
 `test_step` through `strategy.run` over `strategy.experimental_distribute_dataset`
 and drives the same Keras callbacks as `fit` does (`on_train_begin`,
 `on_epoch_begin`, `on_train_batch_begin/end`, `on_test_begin/end`,
-`on_epoch_end`, `on_train_end`, `model.stop_training`), so `CSVLogger`,
-`TensorBoard` and the trainer's own callbacks write the same per-epoch outputs.
-A `tf.train.CheckpointManager` takes `BackupAndRestore`'s place. It runs under
-any strategy (the tests compare it with `fit` under the default one).
+`on_epoch_end`, `on_train_end`, `model.stop_training`), so `TensorBoard` and
+the trainer's own callbacks (its per-epoch backup included) write the same
+per-epoch outputs. It runs under any strategy (the tests compare it with `fit`
+under the default one).
 
 The logs a callback sees are the same on every worker: each step's logs are
 averaged over all replicas (one all-reduce), so a callback that stops training
@@ -94,17 +94,9 @@ def _train_function(distiller, strategy, names):
     return step
 
 
-def _checkpoint(distiller, epoch):
-    parts = dict(student=distiller.student, teacher=distiller.teacher,
-                 feature_loss=distiller.feature_loss,
-                 student_optimizer=distiller.student_optimizer,
-                 teacher_optimizer=distiller.teacher_optimizer)
-    return tf.train.Checkpoint(epoch=epoch, **{k: v for k, v in parts.items() if v is not None})
-
-
-def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, callbacks=(),
+def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, start_epoch=0, callbacks=(),
         verbose=0):
-    """Trains `distiller` for `epochs` epochs of `steps` steps; resumes from `backup_dir`.
+    """Trains `distiller` for epochs `start_epoch`..`epochs` of `steps` steps.
 
     Args:
       distiller: a compiled `Distiller` built under `strategy`.
@@ -115,20 +107,14 @@ def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, ca
       test_ds: global batches for the validation after every epoch, or None.
       epochs: total epochs, counting those a resumed run already did.
       steps: steps per epoch.
-      backup_dir: this process's checkpoint directory: the state is saved
-        there after every epoch, training resumes from it, and it is deleted
-        when training ends (as `keras.callbacks.BackupAndRestore` does).
+      start_epoch: epochs done before (the caller restored their state, as
+        `fit(initial_epoch=...)` expects).
       callbacks: Keras callbacks, called as `fit` calls them.
       verbose: 0 silent, 1 a progress bar, 2 one line per epoch.
 
     Returns:
       `{name: [value per epoch run]}`, like `fit(...).history`.
     """
-    epoch_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-    checkpoint = _checkpoint(distiller, epoch_done)
-    manager = tf.train.CheckpointManager(checkpoint, backup_dir, max_to_keep=1)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     statistics = ReplicaStatisticsSync(strategy, (distiller.student, distiller.teacher))
     names = []
     train_step = _train_function(distiller, strategy, names)
@@ -139,7 +125,7 @@ def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, ca
     distiller.stop_training = False
     history, logs = {}, {}
     _call(callbacks, "on_train_begin")
-    for epoch in range(int(epoch_done.numpy()), epochs):
+    for epoch in range(start_epoch, epochs):
         for metric in distiller.metrics:
             metric.reset_state()
         _call(callbacks, "on_epoch_begin", epoch)
@@ -160,14 +146,10 @@ def fit(distiller, strategy, train_ds, test_ds, *, epochs, steps, backup_dir, ca
             val_logs = _evaluate(distiller, strategy, test_ds, callbacks, test_step)
             logs = {**logs, **{f"val_{name}": value for name, value in val_logs.items()}}
         progress.update(steps, list(logs.items()), finalize=True)
-        epoch_done.assign(epoch + 1)
-        manager.save()
         _call(callbacks, "on_epoch_end", epoch, logs)
         for name, value in logs.items():
             history.setdefault(name, []).append(value)
         if distiller.stop_training:
             break
     _call(callbacks, "on_train_end", logs)
-    if tf.io.gfile.exists(backup_dir):
-        tf.io.gfile.rmtree(backup_dir)
     return history

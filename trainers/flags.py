@@ -15,11 +15,16 @@ from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
 from addernet_tf.models import MODELS
 from trainers.strategy import STRATEGIES, tf_config_problem
 
-__all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "define_flags", "validate",
-           "recalibration_batches", "defaults", "flag_names", "as_dict"]
+__all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "OPERATIONAL",
+           "define_flags", "validate", "recalibration_batches", "defaults", "flag_names",
+           "as_dict", "run_settings"]
 
 METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
 DEFAULT_RECALIBRATION_BATCHES = 10
+# Flags that say where and how to run, not what is computed: every other flag
+# defines the run (run.json; a tuner's search.json).
+OPERATIONAL = ("model_dir", "verbose", "log_every_steps", "download", "data_dir", "manual_dir",
+               "distribution_strategy", "cpu_replicas", "overwrite", "force")
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -70,7 +75,13 @@ def define_flags(flag_values=flags.FLAGS):
                      "saving, re-estimate the student's BN statistics with its current weights "
                      f"on this many training batches (0 = off; default: "
                      f"{DEFAULT_RECALIBRATION_BATCHES} for an adder student, 0 for a CNN).")
-    d.DEFINE_string("model_dir", "runs/pkkd", "Checkpoints, logs and summary.json go here.")
+    d.DEFINE_string("model_dir", "runs/pkkd", "Checkpoints, logs and summary.json go here. "
+                    "A rerun continues the run there (or reports it, if finished); other "
+                    "settings than the run's stop it, unless --overwrite.")
+    d.DEFINE_boolean("overwrite", False, "Start over: delete the outputs of the run in "
+                     "--model_dir (finished or not) before training.")
+    d.DEFINE_boolean("force", False, "Skip the check that refuses a batch or image size "
+                     "whose estimated memory does not fit.")
     d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}: "
                     "one device; mirrored over this machine's GPUs (or --cpu_replicas CPU "
                     "devices); multi_worker over the workers TF_CONFIG lists.")
@@ -182,6 +193,16 @@ def flag_names():
     values = flags.FlagValues()
     define_flags(values)
     return sorted(values)
+
+
+def run_settings(f):
+    """The settings that define the run `f` configures, defaults resolved
+    (image size, teacher epochs, recalibration batches), as a dict."""
+    settings = {name: value for name, value in as_dict(f).items() if name not in OPERATIONAL}
+    settings["image_size"] = data.dataset_info(f.dataset, f.image_size).image_shape[0]
+    settings["teacher_epochs"] = f.teacher_epochs or f.epochs
+    settings["bn_recalibration_batches"] = recalibration_batches(f)
+    return settings
 
 
 def as_dict(f):

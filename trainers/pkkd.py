@@ -3,12 +3,24 @@
     python -m trainers.pkkd --flagfile=configs/resnet32_cifar100.flags
     python -m trainers.pkkd --dataset=digits --model=resnet20 --epochs=10 --model_dir=/tmp/run
 
-Writes to `--model_dir`: `backup/` (while training: the state, saved every
-epoch, from which `keras.callbacks.BackupAndRestore` resumes a killed run),
-`student.weights.h5` and `teacher.weights.h5` (every epoch), `student.keras` /
-`teacher.keras` (at the end), `logs/` (TensorBoard), `history.csv`, and
-`summary.json` (accuracies, op counts, flags). `train(config)` is the same run
-without absl, for tests and the tuner.
+Writes to `--model_dir`: `run.json` (the settings that define the run,
+`trainers.run_dir`), `backup/` (until the run is finished: the whole
+training state after each epoch, `trainers.backup`), `student.weights.h5` and
+`teacher.weights.h5` (every epoch), `history.csv` (one row per epoch,
+`trainers.history`), `logs/` (TensorBoard), and at the end `student.keras` /
+`teacher.keras` and, last, `summary.json` (accuracies, op counts, flags).
+Every file a later step reads is written to a temporary name and renamed
+into place (`addernet_tf._atomic`). `train(config)` is the same run without
+absl, for tests and the tuner.
+
+Crash safety: the same command after a kill at any point continues the run
+and ends with the weights an uninterrupted run ends with. It restores the
+newest whole backup, and the data streams (training batches and the BN
+recalibration's) skip what the killed run had consumed, so they continue
+where it stopped. A finished run (its summary.json is there) is reported,
+not trained again; other settings than the run's stop in one line;
+`--overwrite` starts over. A step whose estimated memory cannot fit is
+refused before any data is read (`trainers.memory_check`; `--force`).
 
 Evaluation: `--validation_split` carves a fixed part of the training split
 for the per-epoch `val_*` metrics (and the tuner); the test split is read once,
@@ -27,7 +39,6 @@ train with Keras `fit`; `multi_worker` (`TF_CONFIG` set) trains with
 delete it at the end.
 """
 
-import json
 import math
 import os
 import shutil
@@ -36,17 +47,20 @@ import time
 from typing import NamedTuple
 
 import keras
+import tensorflow as tf
 from absl import app, flags
 
-from addernet_tf import data
+from addernet_tf import _atomic, data
 from addernet_tf.models import get_model
 from addernet_tf.opcount import count_ops
 from trainers import custom_loop
 from trainers import flags as trainer_flags
-from trainers import losses
+from trainers import losses, memory_check, run_dir
 from trainers import strategy as strategy_lib
+from trainers.backup import Backup, SaveBackup
 from trainers.bn_recalibration import BatchNormRecalibration
 from trainers.distiller import Distiller
+from trainers.history import HistoryTable
 from trainers.monitoring import ProgressLine, SigmaBoundWarning
 from trainers.strategy import make_strategy
 
@@ -90,7 +104,16 @@ class _SaveNetworks(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         for network, path in self.targets:
-            network.save_weights(path)
+            _save(network, path)
+
+
+def _save(network, path):
+    """`network.save` or `.save_weights` (by `path`'s extension), atomically."""
+    with _atomic.atomic_path(path) as tmp:
+        if path.endswith(".weights.h5"):
+            network.save_weights(tmp)
+        else:
+            network.save(tmp)
 
 
 def _optimizer(config, steps):
@@ -110,13 +133,12 @@ def _feature_loss(config):
 
 
 class _Data(NamedTuple):
+    # Endless, so every batch is full and an epoch is `steps` batches of the
+    # stream (about one pass with the default ceil(examples / batch) steps).
     train: object  # tf.data.Dataset of global batches
     validation: object  # or None without --validation_split
     test: object
     steps: int  # per epoch
-    # `train` is endless, so every batch is full and an epoch is `steps` batches
-    # of the stream (about one pass with the default ceil(examples / batch) steps).
-    repeated: bool
 
 
 def load_split(config, split, **kwargs):
@@ -134,63 +156,76 @@ def _uses_custom_loop(strategy):
     return strategy_lib.is_multi_worker(strategy)
 
 
-def _datasets(config, info, strategy):
-    # With several replicas every global batch must be full: Distiller scales
-    # each replica's loss by (its batch × replicas), and a worker left without
-    # data would hang the others.
-    repeated = (config.steps_per_epoch is not None or strategy.num_replicas_in_sync > 1
-                or _uses_custom_loop(strategy))
-    train = load_split(config, "train", seed=config.seed, repeat=repeated)
+def _steps(config, info):
+    return config.steps_per_epoch or math.ceil(info.train_examples / config.batch_size)
+
+
+def _datasets(config, info, start_epoch):
+    """The splits, the training stream continued after `start_epoch` epochs.
+
+    The stream is endless, so every global batch is full (Distiller scales
+    each replica's loss by its batch × replicas, and a worker left without
+    data would hang the others) and a resumed run can skip exactly the
+    examples the epochs before it consumed.
+    """
+    steps = _steps(config, info)
+    train = load_split(config, "train", seed=config.seed, repeat=True,
+                       skip=start_epoch * steps * config.batch_size)
     validation = load_split(config, "validation") if config.validation_split > 0 else None
     test = load_split(config, "test")
-    steps = config.steps_per_epoch or math.ceil(info.train_examples / config.batch_size)
-    return _Data(train, validation, test, steps, repeated)
+    return _Data(train, validation, test, steps)
 
 
-def _recalibration(config, student):
+def _recalibration(config, student, start_epoch):
     """The student's `BatchNormRecalibration`, or None when it is off."""
     batches = trainer_flags.recalibration_batches(config)
     if batches == 0:
         return None
     # Training batches of a stream of their own (another seed), so recalibrating
-    # never shifts the training order.
-    stream = load_split(config, "train", seed=config.seed + 1, repeat=True)
+    # never shifts the training order; one recalibration per epoch came before.
+    stream = load_split(config, "train", seed=config.seed + 1, repeat=True,
+                        skip=start_epoch * batches * config.batch_size)
     return BatchNormRecalibration([student], stream, batches)
 
 
-def _fit(distiller, strategy, datasets, config, epochs, run_dir, save, callbacks=(),
-         recalibration=None):
+def _fit(distiller, strategy, datasets, config, epochs, run_dir_path, save, backup, start_epoch,
+         callbacks=(), recalibration=None):
+    """Trains epochs `start_epoch`..`epochs` (the state restored from `backup`)."""
     guard = _StopOnNonFinite()
-    os.makedirs(run_dir, exist_ok=True)
+    os.makedirs(run_dir_path, exist_ok=True)
     # Order matters: the recalibration runs at the start of validation (and
-    # before the saves where there is none); once history.csv has an epoch's
-    # row, that epoch's backup and weight files are on disk (and the
-    # replicas' BN statistics agree).
+    # before the saves where there is none); history.csv gets an epoch's row
+    # after its weight files, and the backup comes last, so a run resumed
+    # from epoch e drops history rows from e on.
     every = getattr(config, "log_every_steps", 0)
     verbose = config.verbose if strategy_lib.is_chief(strategy) else 0
     ours = [*([recalibration] if recalibration is not None else []), save,
-            keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"),
+            keras.callbacks.TensorBoard(os.path.join(run_dir_path, "logs"),
                                         update_freq=every or "epoch"),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True), guard,
-            ProgressLine(epochs, datasets.steps if datasets.repeated else None, verbose),
-            SigmaBoundWarning()]
+            HistoryTable(os.path.join(run_dir_path, "history.csv"), start_epoch), guard,
+            ProgressLine(epochs, datasets.steps, verbose), SigmaBoundWarning(),
+            SaveBackup(backup)]
     if _uses_custom_loop(strategy):
         history = custom_loop.fit(
             distiller, strategy, datasets.train, datasets.validation, epochs=epochs,
-            steps=datasets.steps, backup_dir=os.path.join(run_dir, "backup"),
-            callbacks=[*ours, *callbacks])
+            steps=datasets.steps, start_epoch=start_epoch, callbacks=[*ours, *callbacks])
     else:
         statistics = strategy_lib.ReplicaStatisticsSync(
             strategy, (distiller.student, distiller.teacher))
-        backup = keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"))
         history = distiller.fit(
-            datasets.train, epochs=epochs,
-            steps_per_epoch=datasets.steps if datasets.repeated else None,
-            validation_data=datasets.validation, verbose=0, shuffle=False,  # tf.data shuffles
-            callbacks=[statistics, backup, *ours, *callbacks]).history
+            datasets.train, epochs=epochs, initial_epoch=start_epoch,
+            steps_per_epoch=datasets.steps, validation_data=datasets.validation, verbose=0,
+            shuffle=False,  # tf.data shuffles
+            callbacks=[statistics, *ours, *callbacks]).history
     if guard.problem:
         raise NonFiniteLossError(guard.problem)
     return history
+
+
+def _restore(backup, distiller, strategy):
+    """Loads `backup`'s newest whole state into `distiller`; returns its epoch."""
+    with strategy.scope():
+        return backup.restore(distiller)
 
 
 def _evaluate(distiller, strategy, dataset):
@@ -206,48 +241,74 @@ def _accuracy(results, network):
     return None if value is None else float(value)
 
 
-def _fixed_teacher(config, strategy, info, datasets, out_dir):
-    """A trained CNN teacher: loaded, or trained first (cross-entropy only)."""
-    with strategy.scope():
-        teacher = get_model(config.model, num_classes=info.num_classes, conv="conv",
-                            input_shape=info.image_shape, name="teacher")
-    if config.teacher_checkpoint:
-        if not os.path.exists(config.teacher_checkpoint):
-            raise ValueError(f"`teacher_checkpoint` {config.teacher_checkpoint!r} does not exist")
-        if config.teacher_checkpoint.endswith(".keras"):
-            teacher.set_weights(keras.models.load_model(config.teacher_checkpoint).get_weights())
+def _load_teacher_checkpoint(teacher, path):
+    if not os.path.exists(path):
+        raise ValueError(f"--teacher_checkpoint={path}: does not exist")
+    damaged = _atomic.zip_problem(path) if path.endswith(".keras") else None
+    if damaged is not None:
+        raise ValueError(f"--teacher_checkpoint={path}: not a whole Keras file (truncated or "
+                         f"corrupt: {damaged})")
+    try:
+        if path.endswith(".keras"):
+            teacher.set_weights(keras.models.load_model(path, compile=False).get_weights())
         else:
-            teacher.load_weights(config.teacher_checkpoint)
-        return teacher
-    run_dir = os.path.join(out_dir, "teacher_pretraining")
-    weights = os.path.join(run_dir, "teacher.weights.h5")
-    done = os.path.join(run_dir, "DONE")
+            teacher.load_weights(path)
+    except (ValueError, OSError, KeyError) as e:
+        raise ValueError(f"--teacher_checkpoint={path}: not a whole checkpoint of this "
+                         f"--model ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                         ) from None
+
+
+def _fixed_teacher(config, strategy, info, teacher, out_dir, callbacks=()):
+    """Gives the fixed CNN `teacher` its trained weights: loaded, or trained first
+    (cross-entropy only) in `out_dir/teacher_pretraining`, resumed like the run."""
+    if config.teacher_checkpoint:
+        _load_teacher_checkpoint(teacher, config.teacher_checkpoint)
+        return
+    phase_dir = os.path.join(out_dir, "teacher_pretraining")
+    _atomic.clean_stale(phase_dir)
+    weights = os.path.join(phase_dir, "teacher.weights.h5")
+    done = os.path.join(phase_dir, "DONE")
     if os.path.exists(done):  # a resumed run: the teacher finished before
         teacher.load_weights(weights)
-        return teacher
+        return
     epochs = config.teacher_epochs or config.epochs
     with strategy.scope():
         trainer = Distiller(teacher, student_weight_decay=config.weight_decay)
-        trainer.compile(_optimizer(config, datasets.steps * epochs))
-    _fit(trainer, strategy, datasets, config, epochs, run_dir, _SaveNetworks((teacher, weights)))
-    teacher.save_weights(weights)
-    open(done, "w").close()
-    return teacher
+        trainer.compile(_optimizer(config, _steps(config, info) * epochs))
+    backup = Backup(os.path.join(phase_dir, "backup"))
+    start = _restore(backup, trainer, strategy)
+    _fit(trainer, strategy, _datasets(config, info, start), config, epochs, phase_dir,
+         _SaveNetworks((teacher, weights)), backup, start, callbacks)
+    _save(teacher, weights)
+    _atomic.write_json(done, {"epochs": epochs})
+    backup.delete()
+
+
+def _check_memory(config, info, networks):
+    if getattr(config, "force", False):
+        return
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    memory_check.check(networks, config.dataset, info, config.batch_size, on_gpu=on_gpu)
 
 
 def train(config, callbacks=(), evaluate_test=True):
     """Runs one training as configured; returns the summary dict it writes.
 
+    A finished run in `config.model_dir` is not trained again: its summary is
+    returned, with `"already_finished": True` added.
+
     Args:
       config: any object with the attributes of `trainers.flags` (e.g. the
         parsed absl `FLAGS`, or a `types.SimpleNamespace`).
-      callbacks: extra Keras callbacks for the main `fit` (after ours; under
+      callbacks: extra Keras callbacks for the `fit`s (after ours; under
         multi_worker, for `trainers.custom_loop.fit`, which calls them alike).
       evaluate_test: read the test split at the end (the tuner's trials do
         not: their test figures are None).
 
     Raises:
-      ValueError: a bad configuration or a missing data set.
+      ValueError: a bad configuration, model dir or memory need, or a missing
+        data set.
       NonFiniteLossError: a loss became NaN/Inf (the message says where).
     """
     problem = trainer_flags.validate(config)
@@ -259,24 +320,29 @@ def train(config, callbacks=(), evaluate_test=True):
     if config.batch_size % replicas:
         raise ValueError(f"--batch_size={config.batch_size}: must be a multiple of the "
                          f"{replicas} replicas")
+    finished = run_dir.prepare(config, chief=strategy_lib.is_chief(strategy))
+    if finished is not None:
+        return {**finished, "already_finished": True}
     keras.utils.set_random_seed(config.seed)
     info = data.dataset_info(config.dataset, config.image_size, config.validation_split)
-    datasets = _datasets(config, info, strategy)
     out_dir = strategy_lib.write_dir(strategy, config.model_dir)
+    if out_dir != config.model_dir and getattr(config, "overwrite", False):
+        shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir, exist_ok=True)
     eta = config.adaptive_eta or None
 
     distilled = config.method not in ("cnn", "ann")
-    teacher = None
-    if distilled and config.teacher == "fixed":
-        teacher = _fixed_teacher(config, strategy, info, datasets, out_dir)
     with strategy.scope():
         student = get_model(config.model, num_classes=info.num_classes,
                             conv="conv" if config.method == "cnn" else "adder",
                             input_shape=info.image_shape, adaptive_eta=eta, name="student")
-        if distilled and teacher is None:
-            teacher = get_model(config.model, num_classes=info.num_classes, conv="conv",
-                                input_shape=info.image_shape, name="teacher")
+        teacher = (get_model(config.model, num_classes=info.num_classes, conv="conv",
+                             input_shape=info.image_shape, name="teacher")
+                   if distilled else None)
+    _check_memory(config, info, (student, teacher))
+    if distilled and config.teacher == "fixed":
+        _fixed_teacher(config, strategy, info, teacher, out_dir, callbacks)
+    with strategy.scope():
         distiller = Distiller(
             student, teacher, _feature_loss(config) if distilled else None,
             alpha=config.alpha if distilled else 0.0, beta=config.beta,
@@ -284,24 +350,27 @@ def train(config, callbacks=(), evaluate_test=True):
             teacher_mode=config.teacher if distilled else "progressive", tap_kind=config.tap,
             student_weight_decay=config.weight_decay, teacher_weight_decay=config.weight_decay)
         progressive = distilled and config.teacher == "progressive"
-        total_steps = datasets.steps * config.epochs
+        total_steps = _steps(config, info) * config.epochs
         distiller.compile(_optimizer(config, total_steps),
                           _optimizer(config, total_steps) if progressive else None)
 
-    recalibration = _recalibration(config, student)
+    backup = Backup(os.path.join(out_dir, "backup"))
+    start_epoch = _restore(backup, distiller, strategy)
+    datasets = _datasets(config, info, start_epoch)
+    recalibration = _recalibration(config, student, start_epoch)
     start = time.time()
     _fit(distiller, strategy, datasets, config, config.epochs, out_dir,
          _SaveNetworks((student, os.path.join(out_dir, "student.weights.h5")),
                        (teacher, os.path.join(out_dir, "teacher.weights.h5"))),
-         callbacks, recalibration)
+         backup, start_epoch, callbacks, recalibration)
     seconds = time.time() - start
     if recalibration is not None:  # the network evaluated and saved is the trained one
         recalibration.recalibrate()
     val = _evaluate(distiller, strategy, datasets.validation)
     test = _evaluate(distiller, strategy, datasets.test) if evaluate_test else {}
-    student.save(os.path.join(out_dir, "student.keras"))
+    _save(student, os.path.join(out_dir, "student.keras"))
     if teacher is not None:
-        teacher.save(os.path.join(out_dir, "teacher.keras"))
+        _save(teacher, os.path.join(out_dir, "teacher.keras"))
 
     summary = {
         "student_accuracy": _accuracy(test, "student"),
@@ -316,11 +385,13 @@ def train(config, callbacks=(), evaluate_test=True):
         "student_ops": count_ops(student).as_dict(),
         "teacher_ops": count_ops(teacher).as_dict() if teacher is not None else None,
         "train_seconds": round(seconds, 1),
+        "resumed_from_epoch": start_epoch,
         "replicas": replicas,
         "flags": trainer_flags.as_dict(config),
     }
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
+    # summary.json marks the run finished: the backup goes only after it.
+    _atomic.write_json(os.path.join(out_dir, run_dir.SUMMARY), summary)
+    backup.delete()
     if out_dir != config.model_dir:  # a non-chief worker's own copy
         shutil.rmtree(out_dir)
     return summary
@@ -333,9 +404,13 @@ def main(argv):
         summary = train(config)
     except (ValueError, NonFiniteLossError) as e:
         sys.exit(f"pkkd: {e}")
-    teacher = summary["teacher_accuracy"]
-    print(f"test accuracy: student {summary['student_accuracy']:.4f}"
-          + (f", teacher {teacher:.4f}" if teacher is not None else ""))
+    if summary.get("already_finished"):
+        print(f"{config.model_dir} holds this run, finished before; its results "
+              "(--overwrite trains it again):")
+    student, teacher = summary["student_accuracy"], summary["teacher_accuracy"]
+    if student is not None:  # None: trained without a test figure (a tuner's trial)
+        print(f"test accuracy: student {student:.4f}"
+              + (f", teacher {teacher:.4f}" if teacher is not None else ""))
     print(f"checkpoints, logs and summary.json: {os.path.abspath(config.model_dir)}")
 
 

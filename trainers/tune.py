@@ -72,9 +72,11 @@ import keras
 import keras_tuner
 from absl import app, flags
 from keras_tuner.src import config as keras_tuner_config
+from keras_tuner.src import utils as keras_tuner_utils
 
+from addernet_tf import _atomic
 from trainers import flags as trainer_flags
-from trainers import pkkd
+from trainers import pkkd, run_dir
 
 __all__ = ["SEARCH_SPACE", "TUNERS", "OBJECTIVE", "define_flags", "validate", "searched",
            "search", "main"]
@@ -91,8 +93,7 @@ SEARCH_SPACE = {
 }
 TIED = "alpha_beta"  # the one hyperparameter behind alpha and beta with --tie_alpha_beta
 # Settings that do not change a trial's result: they may differ when a search resumes.
-_NOT_PART_OF_THE_SEARCH = ("verbose", "model_dir", "data_dir", "manual_dir", "download",
-                           "distribution_strategy", "cpu_replicas")
+_NOT_PART_OF_THE_SEARCH = trainer_flags.OPERATIONAL
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -162,7 +163,8 @@ def _hyperparameters(names):
 
 def _trial_settings(base, values, model_dir):
     """The trainer's settings of one trial: `base` with the trial's `values`."""
-    settings = dict(base, model_dir=model_dir)
+    # A trial's folder is resumed, never cleared (--overwrite is not for trials).
+    settings = dict(base, model_dir=model_dir, overwrite=False)
     for name in SEARCH_SPACE:
         if name in values:
             settings[name] = float(values[name])
@@ -175,11 +177,10 @@ def _trial_settings(base, values, model_dir):
 
 def _finished_summary(model_dir):
     """The summary of a trial trained before its search was cut off, or None."""
-    try:
-        with open(os.path.join(model_dir, "summary.json")) as f:
-            summary = json.load(f)
-    except (OSError, ValueError):  # not written, or cut off while written
+    path = os.path.join(model_dir, "summary.json")
+    if not os.path.exists(path):
         return None
+    summary = _atomic.read_json(path, "a trial's summary")
     # A summary without a validation figure (written before trials had one) is rerun.
     return summary if summary.get("student_val_accuracy") is not None else None
 
@@ -197,22 +198,44 @@ class _TrainerTuner(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         settings = self.trial_settings(trial)
-        summary = _finished_summary(settings["model_dir"])
-        if summary is None:
-            keras.backend.clear_session()
-            gc.collect()
-            try:
+        try:
+            summary = _finished_summary(settings["model_dir"])
+            if summary is None:
+                # A summary without a validation figure: the trial trains again.
+                settings["overwrite"] = os.path.exists(
+                    os.path.join(settings["model_dir"], "summary.json"))
+                keras.backend.clear_session()
+                gc.collect()
                 summary = pkkd.train(types.SimpleNamespace(**settings), evaluate_test=False)
-            except pkkd.NonFiniteLossError as e:  # e.g. too large a learning rate
-                print(f"trial {trial.trial_id} failed: {e}", file=sys.stderr)
-                raise keras_tuner.errors.FailedTrialError(str(e)) from None
-            except ValueError as e:  # the same for every trial: stop the search
-                raise keras_tuner.errors.FatalValueError(str(e)) from None
-            except Exception as e:  # a bug or no resources: other trials would fail as well
-                traceback.print_exc()
-                raise keras_tuner.errors.FatalRuntimeError(
-                    f"trial {trial.trial_id}: {type(e).__name__}: {_last_line(str(e))}") from e
+        except pkkd.NonFiniteLossError as e:  # e.g. too large a learning rate
+            print(f"trial {trial.trial_id} failed: {e}", file=sys.stderr)
+            raise keras_tuner.errors.FailedTrialError(str(e)) from None
+        except ValueError as e:  # the same for every trial: stop the search
+            raise keras_tuner.errors.FatalValueError(str(e)) from None
+        except Exception as e:  # a bug or no resources: other trials would fail as well
+            traceback.print_exc()
+            raise keras_tuner.errors.FatalRuntimeError(
+                f"trial {trial.trial_id}: {type(e).__name__}: {_last_line(str(e))}") from e
         return {OBJECTIVE: float(summary["student_val_accuracy"])}
+
+
+def _save_json_atomically(path, obj):
+    text = json.dumps(obj)
+    _atomic.write_text(path, text)
+    return text
+
+
+@contextlib.contextmanager
+def _atomic_tuner_state():
+    """KerasTuner writes its oracle's, tuner's and trials' state files in place
+    (all through `keras_tuner.src.utils.save_json`): a kill inside one leaves
+    a torn oracle.json that no resume can read. Here they are renamed into place."""
+    before = keras_tuner_utils.save_json
+    keras_tuner_utils.save_json = _save_json_atomically
+    try:
+        yield
+    finally:
+        keras_tuner_utils.save_json = before
 
 
 @contextlib.contextmanager
@@ -248,17 +271,14 @@ def _oracle(tuner, hp, base, max_trials, hyperband_factor):
 def _check_same_search(path, signature):
     """Writes `signature` to `path`, or checks it against the one there."""
     if os.path.exists(path):
-        with open(path) as f:
-            before = json.load(f)
+        before = _atomic.read_json(path, "the search's settings")
         for name in sorted(set(before) & set(signature)):
             if before[name] != signature[name]:
                 return (f"--tune_dir={os.path.dirname(path)}: holds a search with "
                         f"--{name}={before[name]}, not {signature[name]}; "
                         "use another --tune_dir")
         return None
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(signature, f, indent=2, sort_keys=True)
+    _atomic.write_json(path, signature)
     return None
 
 
@@ -317,10 +337,7 @@ def _write_best_flags(path, best, base, tuner_name):
              "# python -m trainers.pkkd --flagfile=" + path]
     lines += [_flag_line(name, value) for name, value in sorted(settings.items())
               if value is not None]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    _atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=False,
@@ -355,6 +372,7 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
     if problem:
         raise ValueError(problem)
     tune_dir = tune_dir or base["model_dir"].rstrip("/\\") + "_tune"
+    run_dir.check_writable_dir(tune_dir, "tune_dir")
     signature = dict({k: v for k, v in base.items() if k not in _NOT_PART_OF_THE_SEARCH},
                      tuner=tuner, tie_alpha_beta=bool(tie_alpha_beta))
     if tuner == "hyperband":
@@ -364,9 +382,9 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
         raise ValueError(problem)
 
     hp = _hyperparameters(searched(base, tie_alpha_beta))
-    kt = _TrainerTuner(_oracle(tuner, hp, base, max_trials, hyperband_factor), base,
-                       directory=tune_dir, project_name=tuner, overwrite=False)
-    with _trial_failures_reported_by_run_trial():
+    with _trial_failures_reported_by_run_trial(), _atomic_tuner_state():
+        kt = _TrainerTuner(_oracle(tuner, hp, base, max_trials, hyperband_factor), base,
+                           directory=tune_dir, project_name=tuner, overwrite=False)
         kt.search(verbose=1 if base["verbose"] else 0)
 
     rows = _rows(kt)

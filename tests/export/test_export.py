@@ -15,6 +15,7 @@ with the student's log-softmax (its logits up to a per-image constant).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from addernet_tf import data, export
+from addernet_tf import _atomic, data, export
 from trainers import flags as trainer_flags
 from trainers import pkkd
 
@@ -222,9 +223,16 @@ def _interpreter(path, batch):
 
 
 def test_tflite_float_is_builtin_and_matches_saved_model(run_dir, tmp_path, test_split,
-                                                         served_probabilities, keras_logits):
+                                                         served_probabilities, keras_logits,
+                                                         monkeypatch):
+    renames = []
+    monkeypatch.setattr(_atomic, "_hook", lambda stage, tmp, final: renames.append(
+        (stage, os.path.dirname(tmp), os.path.exists(final), final)))
     result = export.export_tflite(run_dir, tmp_path / "student.tflite")
     assert result["format"] == "tflite" and result["bytes"] == os.path.getsize(result["path"])
+    # Written whole beside its final name, then renamed into place: a kill leaves no torn file.
+    assert [r for r in renames if r[3] == result["path"]] == [
+        ("written", str(tmp_path), False, result["path"])]
     images = test_split[0]
     interpreter = _interpreter(result["path"], len(images))
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
@@ -417,6 +425,9 @@ def test_cnn_run_exports_with_conv_layers(tmp_path, test_split):
     run = _train(tmp_path / "cnn", method="cnn", epochs=1, steps_per_epoch=60)
     info = export.read_run(run)
     assert (info.conv, info.model, info.num_classes) == ("conv", "resnet20", 10)
+    with pytest.raises(ValueError, match=r"says method=ann \(an adder student\) but \S+ has no "
+                                         r"Adder2D layer$"):
+        export.read_run(_copy_run(run, tmp_path / "as_ann", method="ann"))
     result = export.export_saved_model(run, tmp_path / "saved_model")
     served = tf.saved_model.load(result["path"]).signatures["serving_default"](
         images=tf.constant(test_split[0]))["probabilities"].numpy()
@@ -435,3 +446,152 @@ def test_report_sentences():
               "int8_accuracy": 0.9, "float_accuracy": 0.91}
     text = export._report(result)
     assert "1,234 bytes" in text and "98.61% (355/360 test images)" in text
+
+
+# ----------------------------------------------------------------------------
+# Export checks what it loads and writes whole files (issue 20)
+
+
+def _copy_run(run_dir, target, **flag_edits):
+    """A copy of a run (no logs, no weight files) with `flag_edits` made in its summary.json."""
+    shutil.copytree(run_dir, target, ignore=shutil.ignore_patterns("logs", "*.weights.h5"))
+    if flag_edits:
+        path = os.path.join(target, "summary.json")
+        with open(path) as f:
+            summary = json.load(f)
+        summary["flags"].update(flag_edits)
+        with open(path, "w") as f:
+            json.dump(summary, f)
+    return str(target)
+
+
+def _keep_half(path):
+    with open(path, "rb") as f:
+        whole = f.read()
+    with open(path, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+
+
+@pytest.fixture(scope="module")
+def edited_runs(run_dir, tmp_path_factory):
+    """Copies of the shared run: three whose summary.json no longer describes their
+    student.keras, and three with a damaged file."""
+    base = tmp_path_factory.mktemp("edited")
+    runs = {"method": _copy_run(run_dir, base / "method", method="cnn"),
+            "model": _copy_run(run_dir, base / "model", model="resnet32"),
+            "image_size": _copy_run(run_dir, base / "image_size", image_size=16)}
+    runs["summary_torn"] = _copy_run(run_dir, base / "summary_torn")
+    _keep_half(os.path.join(runs["summary_torn"], "summary.json"))
+    runs["summary_garbage"] = _copy_run(run_dir, base / "summary_garbage")
+    with open(os.path.join(runs["summary_garbage"], "summary.json"), "wb") as f:
+        f.write(b"\x8b\x00garbage\xff")
+    runs["student_torn"] = _copy_run(run_dir, base / "student_torn")
+    _keep_half(os.path.join(runs["student_torn"], "student.keras"))
+    return runs
+
+
+@pytest.mark.parametrize("name,message", [
+    ("method", "{summary} says method=cnn (a conv student) but {student} has 20 Adder2D layers"),
+    ("model", "{summary} says model=resnet32 but {student} is not a resnet32: its layer "
+              "'stage2_block1_conv1' is Adder2D [(3, 3, 16, 32)], where Adder2D "
+              "[(3, 3, 16, 16)] is due"),
+    ("image_size", "{summary} says image_size=16 (16×16×3 images) but {student} takes 8×8×3 "
+                   "images"),
+    ("summary_torn", "the run's summary {summary} is not valid JSON"),
+    ("summary_garbage", "the run's summary {summary} is not valid JSON"),
+    ("student_torn", "{student} is not a whole Keras file"),
+], ids=["method", "model", "image_size", "summary_torn", "summary_garbage", "student_torn"])
+def test_run_that_does_not_hold_together_is_refused_in_one_line(edited_runs, name, message):
+    run = edited_runs[name]
+    with pytest.raises(ValueError) as error:
+        export.read_run(run)
+    assert str(error.value).startswith(message.format(
+        summary=os.path.join(run, "summary.json"), student=os.path.join(run, "student.keras")))
+    assert "\n" not in str(error.value)
+
+
+def test_cli_refuses_an_adder_student_whose_summary_says_cnn(edited_runs, tmp_path):
+    # The issue's case: this used to exit 0 with a TFLite model that agreed
+    # with the student on 0 of 8 images.
+    out = tmp_path / "student.tflite"
+    proc, own = _run_cli(f"--model_dir={edited_runs['method']}", "--format=tflite",
+                         f"--out={out}", timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(own) == 1, proc.stderr[-2000:]
+    assert re.fullmatch(r"export: \S+/summary\.json says method=cnn \(a conv student\) but "
+                        r"\S+/student\.keras has 20 Adder2D layers", own[0]), own[0]
+    assert not os.listdir(tmp_path)
+
+
+def test_qat_opens_the_run_as_export_does(edited_runs, tmp_path):
+    from addernet_tf import qat
+
+    for name in ("method", "summary_torn"):
+        with pytest.raises(ValueError) as expected:
+            export.read_run(edited_runs[name])
+        with pytest.raises(ValueError) as error:
+            qat.quantize_aware_train(edited_runs[name], tmp_path / "qat.tflite")
+        assert str(error.value) == str(expected.value)
+    assert not os.listdir(tmp_path)
+
+
+def _unwritable_folder(tmp_path):
+    """A folder in which this process cannot create a file: a read-only one, or,
+    for root (whom permission bits don't stop), a read-only system folder."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (str(folder), "/sys", "/proc"):
+        probe = os.path.join(candidate, ".addernet-write-probe")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        except OSError:
+            return candidate
+        os.remove(probe)
+    pytest.skip("every folder is writable here (root, with /sys and /proc writable)")
+
+
+@pytest.mark.parametrize("format_name,name", [("saved_model", "student"),
+                                              ("tflite", "student.tflite")])
+@pytest.mark.parametrize("where", ["read_only", "under_a_file"])
+def test_out_that_cannot_be_written_is_refused_before_loading(run_dir, tmp_path, monkeypatch,
+                                                              format_name, name, where):
+    def load(model_dir):
+        raise AssertionError("the run was loaded before `out` was checked")
+
+    monkeypatch.setattr(export, "open_run", load, raising=False)
+    if where == "read_only":
+        parent, problem = _unwritable_folder(tmp_path), "is not writable"
+    else:
+        parent, problem = str(tmp_path / "notes.txt"), "is a file, not a folder"
+        (tmp_path / "notes.txt").write_text("not a folder")
+    out = os.path.join(parent, name)
+    with pytest.raises(ValueError) as error:
+        export.export(run_dir, format_name, out)
+    assert str(error.value).startswith(f"`out` {out!r}: its directory {parent!r} {problem}")
+    assert "\n" not in str(error.value)
+
+
+def test_saved_model_export_replaces_what_a_killed_export_left(run_dir, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    out = tmp_path / "student"
+    # What an export killed inside the save leaves: at `out`, a folder without
+    # saved_model.pb (older versions wrote there directly) ...
+    (out / "variables").mkdir(parents=True)
+    (out / "variables" / "variables.index").write_bytes(b"\0" * 16)
+    # ... and beside it, the temporary folder of this version's writer.
+    (tmp_path / ".student.tmp-4242-0123abcd" / "variables").mkdir(parents=True)
+    # Another export's .tflite being written beside it is not a leftover of this one.
+    (tmp_path / ".student.tmp-4343-0123abcd.tflite").write_bytes(b"\0")
+    renames = []
+    monkeypatch.setattr(_atomic, "_hook", lambda stage, tmp, final: renames.append(
+        (stage, os.path.dirname(tmp), final)))
+    result = export.export_saved_model(run_dir, out)
+    assert renames == [("written", str(tmp_path), str(out))]
+    assert sorted(os.listdir(tmp_path)) == [".student.tmp-4343-0123abcd.tflite", "student"]
+    serve = tf.saved_model.load(result["path"]).signatures["serving_default"]
+    probabilities = serve(images=tf.zeros([2, IMAGE_SIZE, IMAGE_SIZE, 3], tf.uint8))
+    probabilities = probabilities["probabilities"].numpy()
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)

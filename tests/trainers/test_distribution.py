@@ -27,6 +27,7 @@ from addernet_tf.layers import Adder2D
 from trainers import custom_loop, pkkd
 from trainers import flags as trainer_flags
 from trainers import strategy as strategy_lib
+from trainers.backup import Backup, SaveBackup
 from trainers.distiller import Distiller
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -174,11 +175,11 @@ class _Recorder(keras.callbacks.Callback):
 def test_custom_loop_resumes_from_its_last_epoch(tmp_path):
     train, test = _tiny_data()
     backup = str(tmp_path / "backup")
-    common = dict(epochs=3, steps=2, backup_dir=backup)
+    common = dict(epochs=3, steps=2)
     first = _tiny_distiller()
     with pytest.raises(_Interrupt):
         custom_loop.fit(first, tf.distribute.get_strategy(), train, test,
-                        callbacks=[_Recorder(stop_at=2)], **common)
+                        callbacks=[SaveBackup(Backup(backup)), _Recorder(stop_at=2)], **common)
     assert os.path.isdir(backup)  # killed: the backup stays
     saved = [np.array(w) for w in first.student.weights]
 
@@ -191,21 +192,22 @@ def test_custom_loop_resumes_from_its_last_epoch(tmp_path):
             restored.append(int(self.model.student_optimizer.iterations.numpy()))
 
     recorder = _Recorder()
+    start = Backup(backup).restore(second)
+    assert start == 2
     history = custom_loop.fit(second, tf.distribute.get_strategy(), train, test,
-                              callbacks=[_Check(), recorder], **common)
+                              start_epoch=start, callbacks=[_Check(), recorder], **common)
     assert recorder.epochs == [2] and len(history["student_loss"]) == 1
+    assert len(restored) == len(saved) + 1
     for got, want in zip(restored, saved):
         np.testing.assert_array_equal(got, want)
     assert restored[-1] == 4  # the optimizer's step count came back too
-    assert not os.path.exists(backup)  # finished: removed, as BackupAndRestore does
 
 
 def test_custom_loop_non_finite_loss_names_the_step(tmp_path):
     train, test = _tiny_data(nan_in_batch=2)
     guard, recorder = pkkd._StopOnNonFinite(), _Recorder()
     history = custom_loop.fit(_tiny_distiller(), tf.distribute.get_strategy(), train, test,
-                              epochs=2, steps=4, backup_dir=str(tmp_path / "backup"),
-                              callbacks=[guard, recorder])
+                              epochs=2, steps=4, callbacks=[guard, recorder])
     assert guard.problem == "student_loss became nan at epoch 1, step 3"
     assert recorder.epochs == [0] and history == {}  # stopped at once, epoch 1 unfinished
 
@@ -274,8 +276,7 @@ def _mirrored_step_main(out):
         if loop == "fit":
             distiller.fit(batches, epochs=1, verbose=0, shuffle=False)
         else:
-            custom_loop.fit(distiller, strategy, batches.repeat(), batches, epochs=1, steps=2,
-                            backup_dir=os.path.join(os.path.dirname(out), "backup"))
+            custom_loop.fit(distiller, strategy, batches.repeat(), batches, epochs=1, steps=2)
         for i, w in enumerate(distiller.weights):
             results[f"{key}/{i}"] = np.asarray(w)
 
