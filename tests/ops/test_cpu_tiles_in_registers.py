@@ -7,8 +7,9 @@ than the AVX-512 build. A timing test of that would be noisy on shared
 machines; this one is deterministic: it compiles adder_conv2d_op.cc for
 x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512), disassembles it, and checks
 the hot loops of all three kernels (float and double): each innermost loop
-with two or more FMAs must hold no vector load or store against the stack and
-no 16-byte integer-domain vector move (the halves of a split 32-byte move).
+with two or more FMAs, and the loop around it, must hold no vector load or
+store against the stack and no 16-byte integer-domain vector move (the halves
+of a split 32-byte move).
 Needs g++ and objdump, as the build does; runs on any x86-64 machine.
 """
 
@@ -58,18 +59,41 @@ def _kernel_bodies(asm):
     return bodies
 
 
-def _hot_loops(body):
-    """Innermost backward-jump loops with two or more FMAs."""
-    loops = []
+def _loops(body):
+    """(start, end) of every backward-jump loop."""
+    found = []
     for address, insn in body:
         jump = re.match(r"j\w+\s+([0-9a-f]+)", insn)
         if jump and body[0][0] <= int(jump.group(1), 16) <= address:
-            start = int(jump.group(1), 16)
-            loop = [(a, i) for a, i in body if start <= a <= address]
-            if sum("vfmadd" in i for _, i in loop) >= 2:
-                loops.append((start, address, loop))
-    return [(s, e, loop) for s, e, loop in loops
-            if not any((s2, e2) != (s, e) and s <= s2 and e2 <= e for s2, e2, _ in loops)]
+            found.append((int(jump.group(1), 16), address))
+    return found
+
+
+def _hot_loops(body):
+    """Innermost backward-jump loops with two or more FMAs, each with the loop
+    right around it (None if none): [(start, end, loop, enclosing loop)]."""
+    every = _loops(body)
+    hot = []
+    for start, end in every:
+        loop = [(a, i) for a, i in body if start <= a <= end]
+        if sum("vfmadd" in i for _, i in loop) >= 2:
+            hot.append((start, end, loop))
+    hot = [(s, e, loop) for s, e, loop in hot
+           if not any((s2, e2) != (s, e) and s <= s2 and e2 <= e for s2, e2, _ in hot)]
+    result = []
+    for s, e, loop in hot:
+        around = sorted(((s2, e2) for s2, e2 in every if s2 <= s and e <= e2 and (s2, e2) != (s, e)),
+                        key=lambda span: span[1] - span[0])
+        outer = ([(a, i) for a, i in body if around[0][0] <= a <= around[0][1]]
+                 if around else None)
+        result.append((s, e, loop, outer))
+    return result
+
+
+def _through_the_stack(loop):
+    return [i for _, i in loop
+            if (re.search(r"%[xyz]mm", i) and ("(%rsp)" in i or "(%rbp)" in i))
+            or re.match(r"vmovdq[au]\S*\s.*%xmm", i)]
 
 
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v4"])
@@ -79,9 +103,12 @@ def test_hot_loops_keep_their_tiles_in_registers(march, tmp_path):
     for kernel, body in bodies.items():
         loops = _hot_loops(body)
         assert loops, f"{march} {kernel}: no FMA loop found"
-        for start, end, loop in loops:
-            bad = [i for _, i in loop
-                   if (re.search(r"%[xyz]mm", i) and "(%rsp)" in i)
-                   or re.match(r"vmovdq[au]\S*\s.*%xmm", i)]
+        for start, end, loop, outer in loops:
+            bad = _through_the_stack(loop)
             assert not bad, (f"{march} {kernel}: loop {start:x}-{end:x} moves vectors "
                              f"through the stack: {bad[:8]}")
+            # The loop around it too (dX's loop over kernel taps kept its
+            # accumulators and inputs on the stack from tap to tap).
+            bad = _through_the_stack(outer or [])
+            assert not bad, (f"{march} {kernel}: the loop around {start:x}-{end:x} moves "
+                             f"vectors through the stack: {bad[:8]}")

@@ -337,40 +337,53 @@ void TransposeFilterForInput(const AdderConvGeometry& g, const T* filter,
   }
 }
 
-// acc[p] += sum_o clamp(f[o] - x[p], -1, 1) * dy[p][o] over one lane block.
-// With 32 vector registers even and odd o go to separate accumulators: with
-// NP chains alone the FMA latency, not the arithmetic, bounds the loop. With
-// 16 the second set would not fit (see kVectorRegisters): one set, each
-// chain taking two FMAs per step.
+// One kernel tap of a dX pixel block: the transposed filter at that tap and,
+// per pixel, the output gradient row it meets there (a zero row outside).
+template <typename T>
+struct InputTap {
+  const T* filter;
+  const T* dy[kPixelBlock];
+};
+
+// dx[p] = sum over `num_taps` taps and o of clamp(f[o] - x[p], -1, 1) * dy[p][o]
+// over one lane block. The accumulators and the pixels' inputs stay in
+// registers across all taps (they are locals, never addressed). With 32
+// vector registers even and odd o go to separate accumulators: with NP chains
+// alone the FMA latency, not the arithmetic, bounds the loop. With 16 the
+// second set would not fit (see kVectorRegisters): one set, each chain taking
+// two FMAs per step.
 template <typename T, int NP>
-inline void InputTile(const T* filter, int64_t filter_step, int64_t out_c,
-                      const T* const* dy, const typename Simd<T>::V* x,
-                      typename Simd<T>::V* acc) {
+inline void InputBlock(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
+                       int64_t out_c, const T* const* x, T* const* dx) {
   typedef typename Simd<T>::V V;
   V a[NP], b[NP], xv[NP];
   for (int p = 0; p < NP; ++p) {
-    a[p] = acc[p];
+    a[p] = V{};
     b[p] = V{};
-    xv[p] = x[p];
+    xv[p] = Load(x[p]);
   }
-  int64_t o = 0;
-  for (; o + 1 < out_c; o += 2) {
-    const V f0 = Load(filter + o * filter_step);
-    const V f1 = Load(filter + (o + 1) * filter_step);
-    for (int p = 0; p < NP; ++p) {
-      a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
-      if constexpr (kVectorRegisters >= 32) {
-        b[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
-      } else {
-        a[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+  for (int64_t k = 0; k < num_taps; ++k) {
+    const T* filter = taps[k].filter;
+    const T* const* dy = taps[k].dy;
+    int64_t o = 0;
+    for (; o + 1 < out_c; o += 2) {
+      const V f0 = Load(filter + o * filter_step);
+      const V f1 = Load(filter + (o + 1) * filter_step);
+      for (int p = 0; p < NP; ++p) {
+        a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
+        if constexpr (kVectorRegisters >= 32) {
+          b[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+        } else {
+          a[p] += ClampUnit(f1 - xv[p]) * Broadcast(dy[p][o + 1]);
+        }
       }
     }
+    if (o < out_c) {
+      const V f0 = Load(filter + o * filter_step);
+      for (int p = 0; p < NP; ++p) a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
+    }
   }
-  if (o < out_c) {
-    const V f0 = Load(filter + o * filter_step);
-    for (int p = 0; p < NP; ++p) a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
-  }
-  for (int p = 0; p < NP; ++p) acc[p] = a[p] + b[p];
+  for (int p = 0; p < NP; ++p) Store(dx[p], a[p] + b[p]);
 }
 
 template <typename T, typename ParallelFor>
@@ -391,6 +404,7 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
   parallel_for(g.batch * g.in_height, cost, [&](int64_t begin, int64_t end) {
     std::vector<T> x_row(g.in_width * padded_c, T(0));
     std::vector<T> dx_row(g.in_width * padded_c);
+    std::vector<InputTap<T>> taps(g.kernel_height * g.kernel_width);
     for (int64_t unit = begin; unit < end; ++unit) {
       const int64_t n = unit / g.in_height, h = unit % g.in_height;
       const T* src = input + unit * g.in_width * c;
@@ -403,12 +417,14 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
           const int64_t count = (g.in_width - phase + g.stride_w - 1) / g.stride_w;
           for (int64_t t0 = 0; t0 < count;) {
             const int np = count - t0 >= kPixelBlock ? kPixelBlock : 1;
-            V x[kPixelBlock], acc[kPixelBlock];
+            const T* x[kPixelBlock];
+            T* dx[kPixelBlock];
             for (int p = 0; p < np; ++p) {
               const int64_t w = phase + (t0 + p) * g.stride_w;
-              x[p] = Load(x_row.data() + w * padded_c + cb);
-              acc[p] = V{};
+              x[p] = x_row.data() + w * padded_c + cb;
+              dx[p] = dx_row.data() + w * padded_c + cb;
             }
+            int64_t num_taps = 0;
             for (int64_t i = 0; i < g.kernel_height; ++i) {
               const int64_t num = h + g.pad_top - i;
               if (num < 0 || num % g.stride_h != 0) continue;
@@ -419,26 +435,23 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
                 const int64_t numw = phase + g.pad_left - j;
                 if (((numw % g.stride_w) + g.stride_w) % g.stride_w != 0) continue;
                 const int64_t base = t0 + numw / g.stride_w;
-                const T* dy[kPixelBlock];
+                InputTap<T>& tap = taps[num_taps];
                 bool any = false;
                 for (int p = 0; p < np; ++p) {
                   const int64_t ow = base + p;
                   const bool valid = ow >= 0 && ow < g.out_width;
-                  dy[p] = valid ? dy_row + ow * o : zeros.data();
+                  tap.dy[p] = valid ? dy_row + ow * o : zeros.data();
                   any |= valid;
                 }
                 if (!any) continue;
-                const T* f = ft + ((i * g.kernel_width + j) * o) * padded_c + cb;
-                if (np == kPixelBlock) {
-                  InputTile<T, kPixelBlock>(f, padded_c, o, dy, x, acc);
-                } else {
-                  InputTile<T, 1>(f, padded_c, o, dy, x, acc);
-                }
+                tap.filter = ft + ((i * g.kernel_width + j) * o) * padded_c + cb;
+                ++num_taps;
               }
             }
-            for (int p = 0; p < np; ++p) {
-              const int64_t w = phase + (t0 + p) * g.stride_w;
-              Store(dx_row.data() + w * padded_c + cb, acc[p]);
+            if (np == kPixelBlock) {
+              InputBlock<T, kPixelBlock>(taps.data(), num_taps, padded_c, o, x, dx);
+            } else {
+              InputBlock<T, 1>(taps.data(), num_taps, padded_c, o, x, dx);
             }
             t0 += np;
           }
