@@ -1,4 +1,5 @@
-"""tf.data input pipelines for the PKKD trainer: CIFAR-10/100, MNIST, ImageNet, digits.
+"""tf.data input pipelines for the PKKD trainer: CIFAR-10/100, MNIST, ImageNet, digits,
+and images from a folder.
 
     ds = load("cifar10", "train", batch_size=256, data_dir="/data/tfds", seed=0)
     for images, labels in ds:  # float32 [N, 32, 32, 3] normalized, int32 [N]
@@ -63,6 +64,11 @@ leaves open):
   random crop. Normalized with the mean and std of the whole train split
   (before any validation carve, so they never depend on `validation_split`),
   gray repeated to 3 channels.
+- image_folder (`data_dir=DIR`, `addernet_tf.image_folder`): DIR/train/<class>/
+  and, where it exists, DIR/test/<class>/ (else a seeded, stratified 20% of
+  train). Resized to `image_size` (default 32) once, when decoded; train: zero-pad
+  size // 8, random crop and random horizontal flip, as CIFAR. Normalized with the
+  per-channel mean and std of the whole train split's images.
 
 CIFAR-100 uses CIFAR-10's constants: neither the paper nor the official
 AdderNet code gives CIFAR-100 values, and a shift of the input statistics
@@ -88,10 +94,12 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from addernet_tf import image_folder
+
 __all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "normalization", "prepare",
            "load"]
 
-DATASETS = ("cifar10", "cifar100", "mnist", "imagenet2012", "digits")
+DATASETS = ("cifar10", "cifar100", "mnist", "imagenet2012", "digits", "image_folder")
 SPLITS = ("train", "validation", "test")
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -218,13 +226,15 @@ def _check_download(download):
 def _resolve_size(name, image_size):
     if image_size is not None:
         return int(image_size)
-    return _DIGITS_DEFAULT_SIZE if name == "digits" else _TFDS_SPECS[name].default_size
+    if name in ("digits", "image_folder"):
+        return _DIGITS_DEFAULT_SIZE
+    return _TFDS_SPECS[name].default_size
 
 
 # ----------------------------------------------------------------------------
 # Public API
 
-def dataset_info(name, image_size=None, validation_split=0.0):
+def dataset_info(name, image_size=None, validation_split=0.0, data_dir=None):
     """Classes, image shape and split sizes of a data set, without reading it.
 
     Args:
@@ -233,6 +243,8 @@ def dataset_info(name, image_size=None, validation_split=0.0):
         (32, except 224 for imagenet2012).
       validation_split: the fraction of the training set `load` is asked to
         hold out as "validation" (see the module docstring), in [0, 1).
+      data_dir: image_folder only (required there): the folder, which is
+        listed and checked (no image is decoded).
 
     Returns:
       a `DatasetInfo`. The tfds sets use their published sizes; digits is
@@ -248,6 +260,10 @@ def dataset_info(name, image_size=None, validation_split=0.0):
     if name == "digits":
         _, labels, train_idx, test_idx = _digits_split()
         num_classes, pool, test = int(labels.max()) + 1, len(train_idx), len(test_idx)
+    elif name == "image_folder":
+        folder = image_folder.scan(data_dir)
+        num_classes, pool = len(folder.classes), len(folder.train_files)
+        test = len(folder.test_files)
     else:
         spec = _TFDS_SPECS[name]
         num_classes, pool, test = spec.num_classes, spec.train_examples, spec.test_examples
@@ -255,7 +271,7 @@ def dataset_info(name, image_size=None, validation_split=0.0):
     return DatasetInfo(num_classes, (size, size, 3), pool - carved, test, carved)
 
 
-def normalization(name, image_size=None):
+def normalization(name, image_size=None, data_dir=None):
     """The per-channel mean and std that `load` normalizes images with.
 
     `load` yields `(image - mean) / std` for an RGB image in [0, 1] at the
@@ -266,8 +282,9 @@ def normalization(name, image_size=None):
     Args:
       name: one of `DATASETS`.
       image_size: the side `load` is asked for; None for the default. Only
-        digits depends on it: its statistics are those of the whole train
-        split (whatever `validation_split`) resized to that size.
+        digits and image_folder depend on it: their statistics are those of
+        the whole train split (whatever `validation_split`) at that size.
+      data_dir: image_folder only: the folder (its train images are decoded).
 
     Returns:
       `(mean, std)`: two tuples of 3 Python floats (R, G, B).
@@ -277,6 +294,9 @@ def normalization(name, image_size=None):
     if name == "digits":
         _, mean, std = _digits_resized(_resolve_size(name, image_size))
         return (mean,) * 3, (std,) * 3
+    if name == "image_folder":
+        return image_folder.statistics(image_folder.scan(data_dir).root,
+                                       _resolve_size(name, image_size))
     mean, std = _NORMALIZATION[name]
     return tuple(map(float, mean)), tuple(map(float, std))
 
@@ -317,6 +337,8 @@ def prepare(name, data_dir=None, manual_dir=None, download=True):
     _check_download(download)
     if name == "digits":
         return None
+    if name == "image_folder":
+        return image_folder.scan(data_dir).root
     return _prepared_builder(name, data_dir, manual_dir, download).data_dir
 
 
@@ -335,7 +357,8 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
         CIFAR at another size is resized first, then augmented with padding
         size // 8; MNIST is zero-padded (centered) up to sizes >= 28 and resized
         below; digits (8x8) are resized bilinearly.
-      data_dir: the tfds data directory (ignored for digits).
+      data_dir: the tfds data directory (ignored for digits); for
+        image_folder, the folder (required).
       manual_dir: imagenet2012 only: the directory holding the ILSVRC2012 tars,
         used to prepare the data set offline if it is not prepared yet.
       augment: random augmentation; None means True for "train" only.
@@ -383,6 +406,8 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
 
     if name == "digits":
         ds, preprocess, buffer = _digits_source(split, size, augment, validation_split)
+    elif name == "image_folder":
+        ds, preprocess, buffer = _folder_source(split, size, augment, data_dir, validation_split)
     elif name == "imagenet2012":
         ds, preprocess, buffer = _imagenet_source(split, size, augment, shuffle, shuffle_seed,
                                                   data_dir, manual_dir, validation_split, download)
@@ -543,6 +568,27 @@ def _digits_source(split, size, augment, validation_split):
         return _normalize(_to_rgb(image), (mean,) * 3, (std,) * 3), _label(label)
 
     return ds, preprocess, len(idx)
+
+
+def _folder_source(split, size, augment, data_dir, validation_split):
+    root = image_folder.scan(data_dir).root
+    images, labels = image_folder.decoded(root, "test" if split == "test" else "train", size)
+    if split != "test" and validation_split > 0:
+        rest, carved = _carve(labels, validation_split)
+        chosen = carved if split == "validation" else rest
+        images, labels = images[chosen], labels[chosen]
+    mean, std = image_folder.statistics(root, size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+
+    def preprocess(image, label, seed):
+        image = tf.image.convert_image_dtype(image, tf.float32)
+        if augment:
+            crop_seed, flip_seed = _split_seed(seed)
+            image = _random_translate(image, max(1, size // 8), crop_seed)
+            image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        return _normalize(image, mean, std), _label(label)
+
+    return ds, preprocess, len(labels)
 
 
 # ----------------------------------------------------------------------------

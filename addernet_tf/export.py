@@ -54,8 +54,8 @@ from addernet_tf.layers import Adder2D, Tap
 from addernet_tf.models import MODELS, get_model
 
 __all__ = [
-    "FORMATS", "RunInfo", "Run", "open_run", "read_run", "load_student", "export_saved_model",
-    "export_tflite", "export",
+    "FORMATS", "RunInfo", "Run", "open_run", "run_normalization", "read_run", "load_student",
+    "export_saved_model", "export_tflite", "export",
 ]
 
 FORMATS = ("saved_model", "tflite", "tflite_int8")
@@ -80,7 +80,11 @@ class RunInfo(NamedTuple):
       model: the architecture (a key of `addernet_tf.models.MODELS`).
       conv: "adder" (an ANN student) or "conv" (a CNN, `--method=cnn`).
       num_classes: K, the student's logits per image.
-      data_dir: the run's tfds data directory (None for digits / tfds' default).
+      data_dir: the run's tfds data directory (None for digits / tfds' default;
+        for image_folder, the folder).
+      normalization: `(mean, std)` per RGB channel the run trained with, from
+        its summary.json; None for runs that did not record it
+        (`run_normalization` then asks `addernet_tf.data`).
     """
 
     model_dir: str
@@ -90,6 +94,14 @@ class RunInfo(NamedTuple):
     conv: str
     num_classes: int
     data_dir: str
+    normalization: tuple = None
+
+
+def run_normalization(info):
+    """`(mean, std)` (3 floats each) that the run's images were normalized with."""
+    if info.normalization is not None:
+        return info.normalization
+    return data.normalization(info.dataset, info.image_size, data_dir=info.data_dir)
 
 
 # ----------------------------------------------------------------------------
@@ -128,6 +140,14 @@ def _read_flags(model_dir):
         raise ValueError(f"{path}: image_size must be a positive int or null, got {size!r}")
     settings["image_size"] = size
     settings["data_dir"] = run_flags.get("data_dir")
+    recorded = summary.get("normalization")
+    try:
+        settings["normalization"] = (None if recorded is None else
+                                     (tuple(map(float, recorded["mean"])),
+                                      tuple(map(float, recorded["std"]))))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: \"normalization\" must hold \"mean\" and \"std\" "
+                         f"lists, got {recorded!r}") from None
     return settings
 
 
@@ -167,7 +187,8 @@ def _checked_run(model_dir, settings, student):
     ValueError naming what summary.json and student.keras disagree on."""
     summary, saved = os.path.join(model_dir, _SUMMARY), os.path.join(model_dir, _STUDENT)
     shape = tuple(student.input_shape[1:])
-    expected = data.dataset_info(settings["dataset"], settings["image_size"]).image_shape
+    expected = data.dataset_info(settings["dataset"], settings["image_size"],
+                                 data_dir=settings["data_dir"]).image_shape
     if shape != expected:
         said = (f"image_size={settings['image_size']}" if settings["image_size"] is not None
                 else f"dataset={settings['dataset']} at its default size")
@@ -183,7 +204,8 @@ def _checked_run(model_dir, settings, student):
                          f"{saved} has no Adder2D layer")
     info = RunInfo(model_dir=model_dir, dataset=settings["dataset"], image_size=int(shape[0]),
                    model=settings["model"], conv=conv,
-                   num_classes=int(student.output_shape[-1]), data_dir=settings["data_dir"])
+                   num_classes=int(student.output_shape[-1]), data_dir=settings["data_dir"],
+                   normalization=settings["normalization"])
     twin = get_model(info.model, num_classes=info.num_classes, conv=info.conv,
                      input_shape=(info.image_size, info.image_size, 3), adaptive_eta=None,
                      implementation="reference")
@@ -276,7 +298,7 @@ def _serving_archive(model, info):
     Keras' archive (not a bare `tf.Module`) tracks Keras 3 variables so that
     the TFLite converter freezes them into constants.
     """
-    mean, std = data.normalization(info.dataset, info.image_size)
+    mean, std = run_normalization(info)
     # One multiply-add per channel: (pixels / 255 - mean) / std.
     scale = tf.constant([1.0 / (255.0 * s) for s in std], tf.float32)
     shift = tf.constant([-m / s for m, s in zip(mean, std)], tf.float32)
@@ -445,8 +467,7 @@ def _uint8_images(info, split, count, data_dir):
     Returns:
       uint8 `[n, H, W, 3]` and int32 `[n]`, n = min(count, split size).
     """
-    mean, std = (np.array(v, np.float64) for v in data.normalization(info.dataset,
-                                                                       info.image_size))
+    mean, std = (np.array(v, np.float64) for v in run_normalization(info))
     ds = data.load(info.dataset, split, batch_size=min(count, 256), image_size=info.image_size,
                    data_dir=data_dir, augment=False, shuffle=False)
     images, labels, seen = [], [], 0
@@ -463,8 +484,7 @@ def _uint8_images(info, split, count, data_dir):
 
 def _normalize(pixels, info):
     """What the serving graph computes before the network, in numpy (float32)."""
-    mean, std = (np.array(v, np.float32) for v in data.normalization(info.dataset,
-                                                                       info.image_size))
+    mean, std = (np.array(v, np.float32) for v in run_normalization(info))
     return (pixels.astype(np.float32) / 255.0 - mean) / std
 
 

@@ -89,7 +89,7 @@ def _layer_names(entries):
 def _describe_student(run, data_dir, calibration_images, path):
     """Writes the rebuilt student (graph, weights, centers) of an `export.Run` and
     the data to `path` (.npz)."""
-    from addernet_tf import _atomic, data, export
+    from addernet_tf import _atomic, export
     from addernet_tf.layers import Adder2D
 
     model, info = run.reference, run.info
@@ -133,7 +133,7 @@ def _describe_student(run, data_dir, calibration_images, path):
             arrays[f"weight/{layer.name}/{i}"] = np.asarray(value, np.float32)
         layers.append(spec)
 
-    mean, std = data.normalization(info.dataset, info.image_size)
+    mean, std = export.run_normalization(info)
     train_images, train_labels = export._uint8_images(  # pylint: disable=protected-access
         info, "train", 10 ** 9, data_dir)
     # The rebuilt student's logits on a few train images: the tf_keras twin must match them.

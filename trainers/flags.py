@@ -31,7 +31,9 @@ def define_flags(flag_values=flags.FLAGS):
     """Registers every trainer flag on `flag_values` (absl's global `FLAGS`)."""
     d = _Definer(flag_values)
     d.DEFINE_string("dataset", "cifar10", f"One of {', '.join(data.DATASETS)}.")
-    d.DEFINE_string("data_dir", None, "tfds data directory (default: tfds' own).")
+    d.DEFINE_string("data_dir", None, "tfds data directory (default: tfds' own); for "
+                    "--dataset=image_folder, the folder (DIR/train/<class>/<images>, and "
+                    "DIR/test/<class>/ if there is one).")
     d.DEFINE_boolean("download", True, "Download and prepare a tfds data set that is not "
                      "prepared yet (fails at once, in one line, without network).")
     d.DEFINE_float("validation_split", 0.1, "Fraction of the training split held out (a fixed, "
@@ -149,6 +151,8 @@ def validate(f):
         return _bad("log_every_steps", f.log_every_steps, "must be >= 0")
     if f.verbose not in (0, 1, 2):
         return _bad("verbose", f.verbose, "must be 0, 1 or 2")
+    if f.dataset == "image_folder" and not f.data_dir:
+        return _bad("data_dir", f.data_dir, "required with --dataset=image_folder")
     if f.manual_dir and f.dataset != "imagenet2012":
         return _bad("manual_dir", f.manual_dir, "only applies to --dataset=imagenet2012")
     if f.teacher_checkpoint and f.teacher != "fixed":
@@ -199,7 +203,10 @@ def run_settings(f):
     """The settings that define the run `f` configures, defaults resolved
     (image size, teacher epochs, recalibration batches), as a dict."""
     settings = {name: value for name, value in as_dict(f).items() if name not in OPERATIONAL}
-    settings["image_size"] = data.dataset_info(f.dataset, f.image_size).image_shape[0]
+    settings["image_size"] = data.dataset_info(f.dataset, f.image_size,
+                                               data_dir=f.data_dir).image_shape[0]
+    if f.dataset == "image_folder":  # here the folder is the data, not where it lies
+        settings["data_dir"] = data.prepare(f.dataset, f.data_dir)
     settings["teacher_epochs"] = f.teacher_epochs or f.epochs
     settings["bn_recalibration_batches"] = recalibration_batches(f)
     return settings

@@ -10,8 +10,9 @@ The estimate, in bytes (float32 everywhere):
                                                  every layer's output is kept for
                                                  the backward pass, and its
                                                  gradient is as large
-    data     = cached images (digits: 3 copies of the resized set; CIFAR/MNIST:
-               the uint8 cache and shuffle buffer) + 8 batches in the pipelines
+    data     = cached images (digits: 3 copies of the resized set; CIFAR/MNIST
+               and image folders: the uint8 cache and shuffle buffer) + 8
+               batches in the pipelines
 
 The limit is the memory this process may still take: the smaller of
 /proc/meminfo's MemAvailable and the cgroup's memory.max less its usage, or
@@ -61,6 +62,8 @@ def _data_bytes(dataset, info, batch_size):
         cached = 2 * examples * 32 * 32 * 3
     elif dataset == "mnist":
         cached = 2 * examples * 28 * 28
+    elif dataset == "image_folder":  # decoded at the run's size, then one copy
+        cached = 2 * examples * side * side * 3
     else:  # streamed from files
         cached = 0
     return cached + _PIPELINE_BATCHES * batch

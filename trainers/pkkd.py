@@ -324,7 +324,8 @@ def train(config, callbacks=(), evaluate_test=True):
     if finished is not None:
         return {**finished, "already_finished": True}
     keras.utils.set_random_seed(config.seed)
-    info = data.dataset_info(config.dataset, config.image_size, config.validation_split)
+    info = data.dataset_info(config.dataset, config.image_size, config.validation_split,
+                             data_dir=config.data_dir)
     out_dir = strategy_lib.write_dir(strategy, config.model_dir)
     if out_dir != config.model_dir and getattr(config, "overwrite", False):
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -382,6 +383,8 @@ def train(config, callbacks=(), evaluate_test=True):
         "train_examples": info.train_examples,
         "validation_examples": info.validation_examples,
         "bn_recalibration_batches": trainer_flags.recalibration_batches(config),
+        "normalization": dict(zip(("mean", "std"), data.normalization(
+            config.dataset, info.image_shape[0], data_dir=config.data_dir))),
         "student_ops": count_ops(student).as_dict(),
         "teacher_ops": count_ops(teacher).as_dict() if teacher is not None else None,
         "train_seconds": round(seconds, 1),

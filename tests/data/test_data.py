@@ -678,7 +678,7 @@ def test_dataset_info_bad_arguments(name, image_size, argument):
 
 def test_dataset_info_is_cheap_and_known():
     start = time.time()
-    infos = {name: data.dataset_info(name) for name in data.DATASETS}
+    infos = {name: data.dataset_info(name) for name in data.DATASETS if name != "image_folder"}
     assert time.time() - start < 5
     assert infos["imagenet2012"] == data.DatasetInfo(1000, (224, 224, 3), 1_281_167, 50_000)
     assert infos["mnist"] == data.DatasetInfo(10, (32, 32, 3), 60_000, 10_000)
