@@ -14,7 +14,7 @@ TF_PIN := $(shell sed -n 's/^ *"\(tensorflow==[^"]*\)".*/\1/p' pyproject.toml)
 # TensorFlow's INFO lines (oneDNN, CUDA probing) drown the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: all setup build cuda-check test demo bench bench-gpu bazel-build clean
+.PHONY: all setup build cuda-check test demo study bench bench-gpu bazel-build clean
 
 all: build
 
@@ -67,6 +67,15 @@ demo: build
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=saved_model --out=$(DEMO)/export/saved_model
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite --out=$(DEMO)/export/student.tflite
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_int8 --out=$(DEMO)/export/student_int8.tflite
+
+# cnn, ann, kd and pkkd, 3 seeds each, on 5,000 real CIFAR-10 images (a folder
+# beside the project); resumes if interrupted; study.md and report/ in STUDY.
+STUDY      := runs/study_cifar10_folder
+STUDY_DATA ?= ../shared/data/cifar10-5k
+study: build
+	@test -d $(STUDY_DATA)/train || { echo "study: no image folder at STUDY_DATA=$(STUDY_DATA) (DIR/train/<class>/*.jpg)"; exit 1; }
+	$(PY) -m trainers.study --flagfile=configs/study_cifar10_folder.flags --data_dir=$(STUDY_DATA) \
+		--methods=cnn,ann,kd,pkkd --seeds=0,1,2 --baseline=ann --study_dir=$(STUDY)
 
 bench: build
 	$(PY) -m benchmarks.adder_conv

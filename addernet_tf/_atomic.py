@@ -90,6 +90,15 @@ def _remove(path):
             pass
 
 
+def _ready(tmp, path, folder):
+    """Checks and syncs what was written at `tmp` for `path`, then runs the test hook."""
+    if not (os.path.isdir(tmp) if folder else os.path.exists(tmp)):
+        raise FileNotFoundError(f"nothing was written at {tmp} for {path}")
+    (_fsync_tree if folder else _fsync_path)(tmp)
+    if _hook is not None:
+        _hook("written", tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside `path` (same extension); on a clean exit
@@ -100,11 +109,7 @@ def atomic_path(path):
     tmp = _temporary_name(path)
     try:
         yield tmp
-        if not os.path.exists(tmp):
-            raise FileNotFoundError(f"nothing was written to {tmp} for {path}")
-        _fsync_path(tmp)
-        if _hook is not None:
-            _hook("written", tmp, path)
+        _ready(tmp, path, folder=False)
         os.replace(tmp, path)
         _fsync_path(os.path.dirname(os.path.abspath(path)))
     finally:
@@ -125,11 +130,7 @@ def atomic_dir(path):
     tmp = _temporary_name(path)
     try:
         yield tmp
-        if not os.path.isdir(tmp):
-            raise FileNotFoundError(f"no folder was written at {tmp} for {path}")
-        _fsync_tree(tmp)
-        if _hook is not None:
-            _hook("written", tmp, path)
+        _ready(tmp, path, folder=True)
         old = None
         if os.path.lexists(path):
             old = os.path.join(folder, f".{os.path.basename(path)}{_OLD_MARK}{uuid.uuid4().hex[:8]}")

@@ -55,7 +55,7 @@ from addernet_tf.models import get_model
 from addernet_tf.opcount import count_ops
 from trainers import custom_loop
 from trainers import flags as trainer_flags
-from trainers import losses, memory_check, run_dir
+from trainers import losses, memory_check, report, run_dir
 from trainers import strategy as strategy_lib
 from trainers.backup import Backup, SaveBackup
 from trainers.bn_recalibration import BatchNormRecalibration
@@ -259,7 +259,7 @@ def _load_teacher_checkpoint(teacher, path):
                          ) from None
 
 
-def _fixed_teacher(config, strategy, info, teacher, out_dir, callbacks=()):
+def _fixed_teacher(config, strategy, info, teacher, out_dir):
     """Gives the fixed CNN `teacher` its trained weights: loaded, or trained first
     (cross-entropy only) in `out_dir/teacher_pretraining`, resumed like the run."""
     if config.teacher_checkpoint:
@@ -279,7 +279,7 @@ def _fixed_teacher(config, strategy, info, teacher, out_dir, callbacks=()):
     backup = Backup(os.path.join(phase_dir, "backup"))
     start = _restore(backup, trainer, strategy)
     _fit(trainer, strategy, _datasets(config, info, start), config, epochs, phase_dir,
-         _SaveNetworks((teacher, weights)), backup, start, callbacks)
+         _SaveNetworks((teacher, weights)), backup, start)
     _save(teacher, weights)
     _atomic.write_json(done, {"epochs": epochs})
     backup.delete()
@@ -301,7 +301,7 @@ def train(config, callbacks=(), evaluate_test=True):
     Args:
       config: any object with the attributes of `trainers.flags` (e.g. the
         parsed absl `FLAGS`, or a `types.SimpleNamespace`).
-      callbacks: extra Keras callbacks for the `fit`s (after ours; under
+      callbacks: extra Keras callbacks for the main `fit` (after ours; under
         multi_worker, for `trainers.custom_loop.fit`, which calls them alike).
       evaluate_test: read the test split at the end (the tuner's trials do
         not: their test figures are None).
@@ -342,7 +342,7 @@ def train(config, callbacks=(), evaluate_test=True):
                    if distilled else None)
     _check_memory(config, info, (student, teacher))
     if distilled and config.teacher == "fixed":
-        _fixed_teacher(config, strategy, info, teacher, out_dir, callbacks)
+        _fixed_teacher(config, strategy, info, teacher, out_dir)
     with strategy.scope():
         distiller = Distiller(
             student, teacher, _feature_loss(config) if distilled else None,
@@ -397,6 +397,8 @@ def train(config, callbacks=(), evaluate_test=True):
     backup.delete()
     if out_dir != config.model_dir:  # a non-chief worker's own copy
         shutil.rmtree(out_dir)
+    else:
+        report.write_quietly(out_dir)
     return summary
 
 

@@ -27,7 +27,8 @@ MANIFEST = "run.json"
 SUMMARY = "summary.json"
 # Everything a run writes into its folder (workertemp_<id> folders too).
 OUTPUTS = (MANIFEST, SUMMARY, "backup", "teacher_pretraining", "logs", "history.csv",
-           "student.keras", "teacher.keras", "student.weights.h5", "teacher.weights.h5")
+           "student.keras", "teacher.keras", "student.weights.h5", "teacher.weights.h5",
+           "report")
 
 
 def check_writable_dir(path, flag):

@@ -30,7 +30,7 @@ from absl import app, flags
 
 from addernet_tf import _atomic
 from trainers import flags as trainer_flags
-from trainers import pkkd, run_dir
+from trainers import pkkd, report, run_dir
 
 __all__ = ["ABLATIONS", "variants", "summarize", "run_study", "define_flags", "main"]
 
@@ -151,7 +151,8 @@ def _markdown(study):
              "Test accuracy (%) of the student: mean ± sample std over the finished runs.", "",
              "| variant | mean ± std | min | max | n | failed | Δ to baseline (95% CI) | paper |",
              "|---|---|---|---|---|---|---|---|"]
-    for name, entry in study["variants"].items():
+    for name in study["order"]:
+        entry = study["variants"][name]
         acc = entry["test_accuracy"]
         failed = sum(r["status"] != "finished" for r in entry["runs"])
         diff = entry.get("difference_to_baseline")
@@ -216,11 +217,14 @@ def run_study(config, methods=("cnn", "ann", "kd", "pkkd"), seeds=(0, 1, 2), stu
                             model_dir=os.path.join(study_dir, name, f"seed{seed}"))
             print(f"study: {name}, seed {seed}", file=sys.stderr, flush=True)
             runs[name].append(_run_one(settings, train))
-    study = dict(base={k: v for k, v in base.items() if k not in trainer_flags.OPERATIONAL},
-                 seeds=seeds, ablation=ablation, baseline=baseline,
+    # Data paths stay: the report reads the test split again.
+    study = dict(base={k: v for k, v in base.items()
+                       if k not in ("model_dir", "verbose", "overwrite", "force")},
+                 seeds=seeds, ablation=ablation, baseline=baseline, order=list(chosen),
                  variants=summarize(runs, baseline))
     _atomic.write_json(os.path.join(study_dir, "study.json"), study)
     _atomic.write_text(os.path.join(study_dir, "study.md"), _markdown(study))
+    report.write_quietly(study_dir)
     return study
 
 

@@ -334,7 +334,10 @@ def test_int8_form_of_the_adder_layers_matches_in_float(run_dir, test_split):
 
 def test_load_student_auto_and_reference_agree(run_dir, test_split):
     info = export.read_run(run_dir)
-    assert info == export.RunInfo(run_dir, "digits", IMAGE_SIZE, "resnet20", "adder", 10, None)
+    recorded = data.normalization("digits", IMAGE_SIZE)  # the trainer writes it to summary.json
+    assert info == export.RunInfo(run_dir, "digits", IMAGE_SIZE, "resnet20", "adder", 10, None,
+                                  recorded)
+    assert export.run_normalization(info) == recorded
     with pytest.raises(ValueError, match="`implementation` must be"):
         export.load_student(run_dir, "fast")
     auto, reference = export.load_student(run_dir, "auto"), export.load_student(run_dir)

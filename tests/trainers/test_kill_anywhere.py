@@ -60,7 +60,17 @@ def reference(tmp_path_factory):
     keras.backend.clear_session()
     summary = pkkd.train(_config(model_dir))
     header, rows = _history(model_dir)
-    return dict(weights=_final_weights(model_dir), summary=summary, header=header, rows=rows)
+    return dict(weights=_final_weights(model_dir), summary=summary, header=header, rows=rows,
+                model_dir=model_dir)
+
+
+def test_a_finished_run_draws_its_pictures(reference):
+    from PIL import Image
+    for name in ("accuracy.png", "kernel_maps.png"):
+        path = reference["model_dir"] / "report" / name
+        with Image.open(path) as image:
+            assert image.format == "PNG" and 300 <= image.width <= 4000
+            image.verify()
 
 
 def _check_like_reference(model_dir, reference):

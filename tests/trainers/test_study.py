@@ -108,7 +108,26 @@ def test_a_killed_study_resumes_without_retraining_finished_runs(tmp_path):
     for name in ("cnn", "ann"):
         assert out["variants"][name]["test_accuracy"]["n"] == 2
         for seed in (0, 1):
-            assert os.path.exists(os.path.join(study_dir, name, f"seed{seed}", "summary.json"))
+            run = os.path.join(study_dir, name, f"seed{seed}")
+            assert os.path.exists(os.path.join(run, "summary.json"))
+            _check_png(os.path.join(run, "report", "accuracy.png"))  # each run's own
+    # The study's pictures, written when it ended: curves, bars, and the PCA
+    # panels of the cnn and ann students.
+    for name in ("curves.png", "accuracy.png", "features.png"):
+        _check_png(os.path.join(study_dir, "report", name))
+    from PIL import Image
+    with Image.open(os.path.join(study_dir, "report", "features.png")) as image:
+        assert image.width > 1.6 * image.height  # two panels side by side
+
+
+def _check_png(path):
+    from PIL import Image
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", path
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert 300 <= image.width <= 4000 and 200 <= image.height <= 3000, (path, image.size)
 
 
 def test_table1_ablation_runs_the_eight_rows():
