@@ -146,8 +146,10 @@ def _feature_panels(study, limit=500):
             config = trainer_flags.defaults(**{**study["base"],
                                                "model_dir": done[0]["model_dir"]})
             batches = list(pkkd.load_split(config, "test").as_numpy_iterator())
-            images = np.concatenate([b[0] for b in batches])[:limit]
-            labels = np.concatenate([b[1] for b in batches])[:limit]
+            # A fixed random subset: a split may be stored class by class.
+            images, labels = (np.concatenate([b[i] for b in batches]) for i in (0, 1))
+            chosen = np.sort(np.random.default_rng(0).permutation(len(labels))[:limit])
+            images, labels = images[chosen], labels[chosen]
         model = keras.models.load_model(path, compile=False)
         features = np.asarray(_penultimate(model).predict(images, verbose=0))
         panels.append((f"{name} (seed {done[0]['seed']})",
