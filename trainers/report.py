@@ -7,8 +7,8 @@ A run (its history.csv):
                  paper's Fig. 2)
   kernel_maps.png  L_mid per tap, and σa / σc per tap, over training (PKKD runs)
 A study (its study.json and runs):
-  curves.png     val accuracy of the student per epoch: per variant the mean
-                 over seeds with a min–max band
+  curves.png     the student's accuracy per epoch: per variant the mean over
+                 seeds of val (with a min–max band) and train
   accuracy.png   test accuracy per variant: mean ± sample std, and every seed
   features.png   the paper's Fig. 1 on our data: a 2-D PCA of the penultimate
                  features on test images, coloured by class, of the cnn, ann
@@ -168,18 +168,21 @@ def study_report(study_path):
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for index, name in enumerate(names):
-        curves = [_series(_history(r["model_dir"]), "val_student_accuracy")
-                  for r in study["variants"][name]["runs"] if r["status"] == "finished"]
-        curves = [c for c in curves if c]
-        if not curves:
+        histories = [_history(r["model_dir"]) for r in study["variants"][name]["runs"]
+                     if r["status"] == "finished"]
+        histories = [h for h in histories if h]
+        if not histories:
             continue
-        length = min(len(c) for c in curves)
-        values = 100 * np.array([c[:length] for c in curves])
+        length = min(len(h) for h in histories)
         x = np.arange(1, length + 1)
-        ax.plot(x, values.mean(0), color=f"C{index}", label=f"{name} (n={len(curves)})")
-        ax.fill_between(x, values.min(0), values.max(0), color=f"C{index}", alpha=0.2)
-    ax.set(xlabel="epoch", ylabel="student val accuracy (%)",
-           title="Val accuracy per epoch: mean over seeds, min–max band")
+        for key, style in (("val_student_accuracy", "-"), ("student_accuracy", "--")):
+            values = 100 * np.array([_series(h, key)[:length] for h in histories])
+            ax.plot(x, values.mean(0), style, color=f"C{index}",
+                    label=f"{name} (n={len(histories)})" if style == "-" else None)
+            if style == "-":
+                ax.fill_between(x, values.min(0), values.max(0), color=f"C{index}", alpha=0.2)
+    ax.set(xlabel="epoch", ylabel="student accuracy (%)",
+           title="Student accuracy per epoch: val (solid, min–max band), train (dashed)")
     ax.grid(alpha=0.3)
     ax.legend()
     written.append(_save(fig, os.path.join(out_dir, "curves.png")))

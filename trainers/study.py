@@ -170,6 +170,9 @@ def _markdown(study):
     if failures:
         lines += ["", "Failed runs:", ""]
         lines += [f"- {name}, seed {r['seed']}: {r['reason']}" for name, r in failures]
+    lines += ["", "![accuracy per epoch](report/curves.png)", "",
+              "![test accuracy per variant](report/accuracy.png)", "",
+              "![penultimate features, PCA](report/features.png)"]
     return "\n".join(lines) + "\n"
 
 
