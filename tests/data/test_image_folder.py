@@ -154,3 +154,19 @@ def test_train_and_export_round_trip(folder, tmp_path):
                            eval_images=12)
     assert os.path.getsize(out) > 1000 and result["format"] == "tflite_int8"
     assert result["eval_images"] == 12
+
+
+def test_the_tuner_searches_on_a_folder(folder, tmp_path):
+    import json
+    from trainers import flags as trainer_flags
+    from trainers import tune
+    root, _ = folder
+    base = vars(trainer_flags.defaults(
+        dataset="image_folder", data_dir=root, image_size=8, model="resnet20", method="pkkd",
+        epochs=1, steps_per_epoch=2, batch_size=8, verbose=0, model_dir=str(tmp_path / "run")))
+    result = tune.search(base, "random", max_trials=1, tune_dir=str(tmp_path / "tune"))
+    (row,) = result["rows"]
+    assert row["status"] == "COMPLETED" and 0.0 <= row["score"] <= 1.0
+    with open(tmp_path / "tune" / "random" / "trial_0" / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["flags"]["data_dir"] == root and summary["student_test_accuracy"] is None
