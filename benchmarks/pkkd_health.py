@@ -97,7 +97,7 @@ def measure(config, other_seed, health_dir):
         raise ValueError(f"--method={config.method}: the health checks are for pkkd")
     if other_seed == config.seed:
         raise ValueError(f"--other_seed={other_seed}: must differ from --seed={config.seed}")
-    settings = {name: getattr(config, name) for name in trainer_flags.flag_names()}
+    settings = trainer_flags.settings_of(config)
     other_dir = os.path.join(health_dir, f"seed{other_seed}")
     if not os.path.exists(os.path.join(other_dir, "summary.json")):
         pkkd.train(types.SimpleNamespace(**dict(settings, seed=other_seed, model_dir=other_dir)),

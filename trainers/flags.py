@@ -17,7 +17,7 @@ from trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "OPERATIONAL",
            "define_flags", "validate", "recalibration_batches", "defaults", "flag_names",
-           "as_dict", "run_settings"]
+           "as_dict", "settings_of", "run_settings"]
 
 METHODS = ("cnn", "ann", "kd", "mmd", "at", "sp", "pkkd")
 DEFAULT_RECALIBRATION_BATCHES = 10
@@ -197,6 +197,17 @@ def flag_names():
     values = flags.FlagValues()
     define_flags(values)
     return sorted(values)
+
+
+def settings_of(config):
+    """Every trainer setting of `config` (absl FlagValues, a dict or any object
+    with the flags as attributes) as a plain dict."""
+    names = flag_names()
+    if isinstance(config, dict):
+        return {name: config[name] for name in names}
+    if isinstance(config, flags.FlagValues):
+        return {name: config[name].value for name in names}
+    return {name: getattr(config, name) for name in names}
 
 
 def run_settings(f):

@@ -17,7 +17,6 @@ A study (its study.json and runs):
 The trainer and the study write their reports when they finish.
 """
 
-import csv
 import math
 import os
 import sys
@@ -25,6 +24,7 @@ import sys
 import numpy as np
 
 from addernet_tf import _atomic
+from trainers.history import read_history
 
 __all__ = ["run_report", "study_report", "report", "write_quietly", "main"]
 
@@ -36,22 +36,17 @@ def _pyplot():
     return plt
 
 
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _history(run_path):
-    path = os.path.join(run_path, "history.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        values = {}
-        for key, text in row.items():
-            try:
-                values[key] = float(text)
-            except (TypeError, ValueError):
-                values[key] = math.nan
-        out.append(values)
-    return out
+    """A run's history.csv (`trainers.history.read_history`) as numbers."""
+    rows = read_history(os.path.join(run_path, "history.csv"))
+    return [{key: _number(text) for key, text in row.items()} for row in rows]
 
 
 def _save(fig, path):

@@ -191,13 +191,7 @@ def run_study(config, methods=("cnn", "ann", "kd", "pkkd"), seeds=(0, 1, 2), stu
     Raises:
       ValueError: a bad setting (one line).
     """
-    names = trainer_flags.flag_names()
-    if isinstance(config, dict):
-        base = {name: config[name] for name in names}
-    elif isinstance(config, flags.FlagValues):
-        base = {name: config[name].value for name in names}
-    else:
-        base = {name: getattr(config, name) for name in names}
+    base = trainer_flags.settings_of(config)
     problem = trainer_flags.validate(types.SimpleNamespace(**base))
     if problem:
         raise ValueError(problem)

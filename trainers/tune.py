@@ -129,16 +129,6 @@ def validate(tuner, max_trials, hyperband_factor=3, distribution_strategy="defau
     return None
 
 
-def _base_settings(config):
-    """The trainer's settings of `config` (absl FLAGS or any object/dict) as a dict."""
-    names = trainer_flags.flag_names()
-    if isinstance(config, dict):
-        return {name: config[name] for name in names}
-    if isinstance(config, flags.FlagValues):
-        return {name: config[name].value for name in names}
-    return {name: getattr(config, name) for name in names}
-
-
 def searched(config, tie_alpha_beta=False):
     """Names of the hyperparameters searched for a dict of trainer settings."""
     names = []
@@ -365,7 +355,7 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
       RuntimeError: a trial crashed (its traceback went to stderr).
     """
     out = out or sys.stdout
-    base = _base_settings(config)
+    base = trainer_flags.settings_of(config)
     problem = (trainer_flags.validate(types.SimpleNamespace(**base))
                or validate(tuner, max_trials, hyperband_factor, base["distribution_strategy"],
                            base["validation_split"]))
