@@ -95,6 +95,7 @@ import numpy as np
 import tensorflow as tf
 
 from addernet_tf import image_folder
+from addernet_tf._validate import is_int
 
 __all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "normalization", "prepare",
            "load"]
@@ -176,10 +177,6 @@ _DIGITS_DEFAULT_SIZE = 32
 # ----------------------------------------------------------------------------
 # Argument checks: each names the argument and shows the bad value.
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_name(name):
     if name not in DATASETS:
         raise ValueError(f"`name` must be one of {DATASETS}, got {name!r}")
@@ -204,12 +201,12 @@ def _check_validation_split(validation_split):
 
 
 def _check_image_size(image_size):
-    if image_size is not None and (not _is_int(image_size) or image_size <= 0):
+    if image_size is not None and (not is_int(image_size) or image_size <= 0):
         raise ValueError(f"`image_size` must be a positive int or None, got {image_size!r}")
 
 
 def _check_batch_size(batch_size):
-    if batch_size is not None and (not _is_int(batch_size) or batch_size <= 0):
+    if batch_size is not None and (not is_int(batch_size) or batch_size <= 0):
         raise ValueError(f"`batch_size` must be a positive int or None, got {batch_size!r}")
 
 
@@ -394,9 +391,9 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
     _check_image_size(image_size)
     _check_manual_dir(name, manual_dir)
     _check_download(download)
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"`seed` must be a non-negative int or None, got {seed!r}")
-    if not _is_int(skip) or skip < 0:
+    if not is_int(skip) or skip < 0:
         raise ValueError(f"`skip` must be a non-negative int, got {skip!r}")
     size = _resolve_size(name, image_size)
     train = split == "train"

@@ -1,64 +1,12 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Count multiplications, additions, parameters and energy of a built Keras model.
 
-`count_ops(model)` walks the graph of a functional (or built `Sequential`) Keras
-model, recursing into nested models, and reads every layer's output shape and
-weights from the model itself: no per-architecture table. All counts are per
-sample (batch 1).
-
-Convention (the one the AdderNet / PKKD papers use for their #Mul / #Add):
-
-* A multiply-accumulate (MAC) of a `Conv1D/2D/3D`, `DepthwiseConv1D/2D`,
-  `SeparableConv1D/2D` or `Dense` layer is 1 multiplication + 1 addition, so a
-  CNN's #Add equals its #Mul. MACs = output elements × (kh·kw·c_in / groups),
-  read off the kernel as `kernel.size / kernel.shape[-1]` (Dense:
-  `in · out`; depthwise: kh·kw; separable: depthwise + pointwise).
-* A MAC of an `Adder2D` layer is 2 additions (the subtraction `x − w` and the
-  accumulation) and no multiplication; `|·|` is clearing a sign bit and is not
-  counted. Zero-padded positions are counted like any other (the layer computes
-  `|0 − w|` there, as a convolution multiplies the padded zeros). So
-  ANN #Add = 2·(adder MACs) + (MACs of the layers that stay multiplications,
-  the first conv and the classifier), ANN #Mul = the latter's MACs.
-* Bias additions are left out of the headline figures (the models of this
-  package have no biases); a layer that has one reports them in
-  `other["bias_add"]`.
-* Batch normalization, activations, pooling, residual (element-wise) additions
-  and input scaling are not in the headline figures either: the paper does not
-  count them, and at inference a BN that follows a conv folds into it. They are
-  reported in `OpCount.other` so that nothing is hidden:
-  `bn_mul`/`bn_add` (one each per BN output element: the folded scale and
-  shift), `affine_mul`/`affine_add` (`Rescaling`, `Normalization`),
-  `bias_add`, `elementwise_add` (`Add`/`Subtract`/`Average` layers and `+`/`-`
-  on tensors: (inputs − 1) per output element), `elementwise_mul`,
-  `compare` (max pooling: window − 1 per output; `Maximum`/`Minimum`),
-  `pool_add`/`pool_mul` (average pooling: window − 1 additions and one scaling
-  per output; a "same"-padded window is counted as full), `activation` (one
-  evaluation per element of a non-linear activation, fused or not).
-* Layers with no arithmetic (reshapes, padding, dropout, `Tap`, ...) count
-  nothing. A weightless layer of a type without a rule counts nothing and is
-  listed in `OpCount.uncounted`; a layer of a type without a rule that has
-  weights raises `ValueError`, never silently counts 0.
-* Parameters: every weight of the model once (shared layers once), including
-  BN's moving statistics (as `model.count_params()`), and the trainable ones.
-* Energy: `mul · E_mul + add · E_add` with the 45 nm figures of Horowitz
-  (ISSCC 2014), in pJ, for the headline counts only (`ENERGY_PJ`).
-
-A layer called more than once (a shared layer) is counted once per call. A
-nested model is counted at the shapes its own graph was built with; it must be
-called at those shapes.
-
-About VGG-small: the PKKD paper (Table 2) lists 0.65G mul for the CNN and
-0.05G mul / 1.25G add for the ANN. Those three figures agree with each other
-under the rule above (2·(0.65 − 0.05) + 0.05 = 1.25), but not with the
-architecture. Counted from it (a 3×3 stem 3 → 128 and five 3×3 layers
-128-256-256-512-512 at 32-16-16-8-8 pixels, three 2×2 max pools, a
-classifier on the 4·4·512 flattened features): the CNN has 607,600,640 MACs
-(0.61G), and the layers that stay multiplications in the ANN, the stem
-(3,538,944 MACs) and the classifier (81,920 at 10 classes), have 3.6M MACs,
-not 0.05G, so the ANN has 3.6M mul and 1.21G add. No reading of the network
-we know of gives 0.05G in its first and last layers; this module reports what
-it counts.
-
-Command line::
+`count_ops(model)` reads every layer's output shape and weights from a
+functional (or built `Sequential`) model, nested models included: no
+per-architecture table. All counts are per sample. The convention (a conv or
+dense MAC is 1 mul + 1 add, an adder MAC is 2 adds, BN/activations/pooling/
+residual adds under `other`) and the figures against the papers are in
+docs/DESIGN.md, "Op counting".
 
     python -m addernet_tf.opcount --model resnet32 --num_classes 100 --conv adder \\
         [--input_size 32] [--json] [--per_layer]
@@ -67,10 +15,10 @@ Command line::
 import dataclasses
 import json
 import math
-import sys
 
 import keras
 
+from addernet_tf import cli
 from addernet_tf.layers import Adder2D, Tap
 
 __all__ = ["ENERGY_PJ", "LayerOps", "OpCount", "OTHER_KEYS", "count_ops", "energy_pj",
@@ -400,56 +348,37 @@ def format_table(result, per_layer=False):
     return "\n".join(lines)
 
 
-def _main(argv):
-    from absl import flags
-
+def _main(values):
     from addernet_tf import models
 
-    FLAGS = flags.FLAGS
-    if len(argv) > 1:
-        print(f"opcount: unexpected arguments {argv[1:]}", file=sys.stderr)
-        sys.exit(2)
-    kwargs = {"conv": FLAGS.conv}
-    given = [f"--model={FLAGS.model}", f"--conv={FLAGS.conv}"]
-    if FLAGS.num_classes is not None:
-        kwargs["num_classes"] = FLAGS.num_classes
-        given.append(f"--num_classes={FLAGS.num_classes}")
-    if FLAGS.input_size is not None:
-        kwargs["input_shape"] = (FLAGS.input_size, FLAGS.input_size, 3)
-        given.append(f"--input_size={FLAGS.input_size}")
+    kwargs = {"conv": values.conv}
+    given = [f"--model={values.model}", f"--conv={values.conv}"]
+    if values.num_classes is not None:
+        kwargs["num_classes"] = values.num_classes
+        given.append(f"--num_classes={values.num_classes}")
+    if values.input_size is not None:
+        kwargs["input_shape"] = (values.input_size, values.input_size, 3)
+        given.append(f"--input_size={values.input_size}")
     try:
-        model = models.get_model(FLAGS.model, **kwargs)
+        model = models.get_model(values.model, **kwargs)
     except ValueError as e:
-        first = (str(e).splitlines() or [""])[0]
-        print(f"opcount: cannot build {' '.join(given)}: {first}", file=sys.stderr)
-        sys.exit(1)
+        raise ValueError(f"cannot build {' '.join(given)}: {cli.first_line(e)}") from None
     result = count_ops(model)
     num_classes = int(model.outputs[0].shape[-1])
     input_shape = list(_model_input_shapes(model)[0])
-    if FLAGS.json:
-        print(json.dumps({"model": FLAGS.model, "conv": FLAGS.conv, "num_classes": num_classes,
+    if values.json:
+        print(json.dumps({"model": values.model, "conv": values.conv, "num_classes": num_classes,
                           "input_shape": input_shape, **result.as_dict()}))
         return
-    print(f"model {FLAGS.model}, conv {FLAGS.conv}, num_classes {num_classes}, "
+    print(f"model {values.model}, conv {values.conv}, num_classes {num_classes}, "
           f"input {'x'.join(str(d) for d in input_shape)} (per sample)")
-    print(format_table(result, per_layer=FLAGS.per_layer))
+    print(format_table(result, per_layer=values.per_layer))
 
 
-def _parse_flags(argv):
-    """absl's parser, but a bad flag gives one line on stderr (no usage dump)."""
-    from absl import flags
-
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as e:
-        print(f"opcount: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-def _run():
+def _define_flags():
     # Flags exist only when this module is the program: importers (the trainer)
     # keep their own `--model` etc.
-    from absl import app, flags
+    from absl import flags
 
     from addernet_tf import models
 
@@ -463,8 +392,7 @@ def _run():
                          "own, 32 for CIFAR models, 224 for ImageNet ones).", lower_bound=1)
     flags.DEFINE_boolean("json", False, "Print one JSON line instead of a table.")
     flags.DEFINE_boolean("per_layer", False, "Also print one row per layer (table only).")
-    app.run(_main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":
-    _run()
+    cli.run("opcount", _define_flags, _main)

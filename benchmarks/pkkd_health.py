@@ -24,15 +24,15 @@ PASS or FAIL. `--json` prints one JSON object instead.
 import json
 import math
 import os
-import sys
 import types
 
 import addernet_tf  # noqa: F401  (first: TensorFlow starts without its noise)
 
 import keras  # noqa: E402,I100
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from addernet_tf import cli
 from addernet_tf.layers.kernel_heads import SIGMA_BOUNDS
 from addernet_tf.models import with_taps
 from trainers import flags as trainer_flags
@@ -141,17 +141,8 @@ def _lines(report):
     ]
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"pkkd_health: unexpected arguments: {' '.join(argv[1:])}")
-    f = flags.FLAGS
-    problem = trainer_flags.validate(f)
-    if problem:
-        sys.exit(f"pkkd_health: {problem}")
-    try:
-        report = measure(f, f.other_seed, f.health_dir)
-    except (ValueError, pkkd.NonFiniteLossError) as e:
-        sys.exit(f"pkkd_health: {e}")
+def main(f):
+    report = measure(f, f.other_seed, f.health_dir)
     if f.json:
         print(json.dumps(report))
     else:
@@ -166,5 +157,5 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run("pkkd_health", define_flags, main, validate=trainer_flags.validate,
+            errors=(ValueError, pkkd.NonFiniteLossError))

@@ -42,15 +42,13 @@ delete it at the end.
 import math
 import os
 import shutil
-import sys
 import time
 from typing import NamedTuple
 
 import keras
 import tensorflow as tf
-from absl import app, flags
 
-from addernet_tf import _atomic, data
+from addernet_tf import _atomic, cli, data
 from addernet_tf.models import get_model
 from addernet_tf.opcount import count_ops
 from trainers import custom_loop
@@ -369,9 +367,9 @@ def train(config, callbacks=(), evaluate_test=True):
         recalibration.recalibrate()
     val = _evaluate(distiller, strategy, datasets.validation)
     test = _evaluate(distiller, strategy, datasets.test) if evaluate_test else {}
-    _save(student, os.path.join(out_dir, "student.keras"))
+    _save(student, os.path.join(out_dir, run_dir.STUDENT))
     if teacher is not None:
-        _save(teacher, os.path.join(out_dir, "teacher.keras"))
+        _save(teacher, os.path.join(out_dir, run_dir.TEACHER))
 
     summary = {
         "student_accuracy": _accuracy(test, "student"),
@@ -402,13 +400,8 @@ def train(config, callbacks=(), evaluate_test=True):
     return summary
 
 
-def main(argv):
-    del argv
-    config = flags.FLAGS
-    try:
-        summary = train(config)
-    except (ValueError, NonFiniteLossError) as e:
-        sys.exit(f"pkkd: {e}")
+def main(config):
+    summary = train(config)
     if summary.get("already_finished"):
         print(f"{config.model_dir} holds this run, finished before; its results "
               "(--overwrite trains it again):")
@@ -420,5 +413,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    trainer_flags.define_flags()
-    app.run(main)
+    cli.run("pkkd", trainer_flags.define_flags, main, validate=trainer_flags.validate,
+            errors=(ValueError, NonFiniteLossError))

@@ -19,15 +19,15 @@ import os
 import shutil
 
 from addernet_tf import _atomic
+from addernet_tf.export.run import STUDENT, SUMMARY, TEACHER, read_summary
 from trainers import flags as trainer_flags
 
 __all__ = ["MANIFEST", "SUMMARY", "OUTPUTS", "check_writable_dir", "prepare", "remove_outputs"]
 
 MANIFEST = "run.json"
-SUMMARY = "summary.json"
 # Everything a run writes into its folder (workertemp_<id> folders too).
 OUTPUTS = (MANIFEST, SUMMARY, "backup", "teacher_pretraining", "logs", "history.csv",
-           "student.keras", "teacher.keras", "student.weights.h5", "teacher.weights.h5",
+           STUDENT, TEACHER, "student.weights.h5", "teacher.weights.h5",
            "report")
 
 
@@ -113,7 +113,4 @@ def prepare(config, chief=True):
                 "--overwrite to start over")
         if chief:
             _atomic.write_json(manifest, settings)
-    summary = os.path.join(model_dir, SUMMARY)
-    if os.path.exists(summary):
-        return _atomic.read_json(summary, "the run's summary")
-    return None
+    return read_summary(model_dir)

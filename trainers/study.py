@@ -26,9 +26,9 @@ import sys
 import traceback
 import types
 
-from absl import app, flags
+from absl import flags
 
-from addernet_tf import _atomic
+from addernet_tf import _atomic, cli
 from trainers import flags as trainer_flags
 from trainers import pkkd, report, run_dir
 
@@ -242,25 +242,21 @@ def define_flags(flag_values=flags.FLAGS):
                         flag_values=flag_values)
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"study: unexpected arguments: {' '.join(argv[1:])}")
-    f = flags.FLAGS
-    try:
-        seeds = [int(s) for s in f.seeds]
-    except ValueError:
-        sys.exit(f"study: --seeds={','.join(f.seeds)}: must be ints")
+def _rules(f):
+    if not all(s.strip().lstrip("-").isdigit() for s in f.seeds):
+        return f"--seeds={','.join(f.seeds)}: must be ints"
+    return None
+
+
+def main(f):
+    seeds = [int(s) for s in f.seeds]
     baseline = f.baseline or None
     if f.ablation and baseline == "ann":  # the default: no ann row in an ablation
         baseline = None
-    try:
-        study = run_study(f, methods=f.methods, seeds=seeds, study_dir=f.study_dir,
-                          baseline=baseline, ablation=f.ablation)
-    except ValueError as e:
-        sys.exit(f"study: {e}")
+    study = run_study(f, methods=f.methods, seeds=seeds, study_dir=f.study_dir,
+                      baseline=baseline, ablation=f.ablation)
     print(_markdown(study))
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run("study", define_flags, main, validate=_rules, errors=(ValueError,))

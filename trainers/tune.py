@@ -70,11 +70,12 @@ import types
 
 import keras
 import keras_tuner
-from absl import app, flags
+from absl import flags
 from keras_tuner.src import config as keras_tuner_config
 from keras_tuner.src import utils as keras_tuner_utils
 
-from addernet_tf import _atomic
+from addernet_tf import _atomic, cli
+from addernet_tf.export.run import SUMMARY, read_summary
 from trainers import flags as trainer_flags
 from trainers import pkkd, run_dir
 
@@ -167,12 +168,9 @@ def _trial_settings(base, values, model_dir):
 
 def _finished_summary(model_dir):
     """The summary of a trial trained before its search was cut off, or None."""
-    path = os.path.join(model_dir, "summary.json")
-    if not os.path.exists(path):
-        return None
-    summary = _atomic.read_json(path, "a trial's summary")
+    summary = read_summary(model_dir)
     # A summary without a validation figure (written before trials had one) is rerun.
-    return summary if summary.get("student_val_accuracy") is not None else None
+    return summary if summary and summary.get("student_val_accuracy") is not None else None
 
 
 class _TrainerTuner(keras_tuner.Tuner):
@@ -193,7 +191,7 @@ class _TrainerTuner(keras_tuner.Tuner):
             if summary is None:
                 # A summary without a validation figure: the trial trains again.
                 settings["overwrite"] = os.path.exists(
-                    os.path.join(settings["model_dir"], "summary.json"))
+                    os.path.join(settings["model_dir"], SUMMARY))
                 keras.backend.clear_session()
                 gc.collect()
                 summary = pkkd.train(types.SimpleNamespace(**settings), evaluate_test=False)
@@ -391,22 +389,17 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
     return {"rows": rows, "best_flags": best_flags}
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"tune: unexpected arguments: {' '.join(argv[1:])}")
-    f = flags.FLAGS
-    problem = (trainer_flags.validate(f)
-               or validate(f.tuner, f.max_trials, f.hyperband_factor, f.distribution_strategy,
-                           f.validation_split))
-    if problem:
-        sys.exit(f"tune: {problem}")
-    try:
-        search(f, tuner=f.tuner, max_trials=f.max_trials, tune_dir=f.tune_dir,
-               tie_alpha_beta=f.tie_alpha_beta, hyperband_factor=f.hyperband_factor)
-    except (ValueError, RuntimeError) as e:  # one line each (RuntimeError: a trial's crash)
-        sys.exit(f"tune: {e}")
+def _rules(f):
+    return (trainer_flags.validate(f)
+            or validate(f.tuner, f.max_trials, f.hyperband_factor, f.distribution_strategy,
+                        f.validation_split))
+
+
+def main(f):
+    # ValueError and RuntimeError (a trial's crash) end the search in one line.
+    search(f, tuner=f.tuner, max_trials=f.max_trials, tune_dir=f.tune_dir,
+           tie_alpha_beta=f.tie_alpha_beta, hyperband_factor=f.hyperband_factor)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run("tune", define_flags, main, validate=_rules)

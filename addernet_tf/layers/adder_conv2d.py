@@ -1,16 +1,15 @@
 """`Adder2D`: the Keras 3 layer over the adder convolution op."""
 
 import math
-import numbers
 
 import keras
 import tensorflow as tf
 
-from addernet_tf.ops import adder_conv2d, adder_conv2d_reference
+from addernet_tf import _validate
+from addernet_tf.ops import adder_conv2d, adder_conv2d_reference, geometry
 
 __all__ = ["Adder2D", "adaptive_gradient"]
 
-_IMPLEMENTATIONS = ("auto", "reference")
 
 
 def adaptive_gradient(kernel, eta):
@@ -42,15 +41,6 @@ def adaptive_gradient(kernel, eta):
         return tf.identity(k), grad
 
     return _identity(kernel)
-
-
-def _normalize_pair(value, arg):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
-        return (int(value[0]), int(value[1]))
-    raise ValueError(f"`{arg}` must be an int or a pair of ints, got {value!r}")
 
 
 @keras.saving.register_keras_serializable(package="addernet_tf")
@@ -92,13 +82,13 @@ class Adder2D(keras.layers.Layer):
                  kernel_initializer=None, kernel_regularizer=None,
                  kernel_constraint=None, implementation="auto", **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, numbers.Integral) or isinstance(filters, bool) or filters <= 0:
+        if not _validate.is_int(filters) or filters <= 0:
             raise ValueError(f"`filters` must be a positive int, got {filters!r}")
         self.filters = int(filters)
-        self.kernel_size = _normalize_pair(kernel_size, "kernel_size")
+        self.kernel_size = _validate.int_pair(kernel_size, "kernel_size")
         if min(self.kernel_size) <= 0:
             raise ValueError(f"`kernel_size` must be positive, got {kernel_size!r}")
-        self.strides = _normalize_pair(strides, "strides")
+        self.strides = _validate.int_pair(strides, "strides")
         if min(self.strides) <= 0:
             raise ValueError(f"`strides` must be positive, got {strides!r}")
         if isinstance(padding, str):
@@ -108,27 +98,20 @@ class Adder2D(keras.layers.Layer):
             self.padding = padding.lower()
         else:
             try:
-                pair = _normalize_pair(padding, "padding")
+                pair = _validate.int_pair(padding, "padding")
             except ValueError:
                 pair = None
             if pair is None or min(pair) < 0:
                 raise ValueError(
                     f'`padding` must be "valid", "same" or a non-negative int / pair, got {padding!r}')
             self.padding = pair
-        if adaptive_eta is not None and not (
-                isinstance(adaptive_eta, numbers.Real) and not isinstance(adaptive_eta, bool)
-                and math.isfinite(adaptive_eta) and adaptive_eta > 0):
-            raise ValueError(f"`adaptive_eta` must be a positive number or None, got {adaptive_eta!r}")
-        self.adaptive_eta = None if adaptive_eta is None else float(adaptive_eta)
+        self.adaptive_eta = _validate.adaptive_eta(adaptive_eta)
         data_format = keras.config.image_data_format() if data_format is None else data_format
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
                 f'`data_format` must be "channels_last" or "channels_first", got {data_format!r}')
         self.data_format = data_format
-        if implementation not in _IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {_IMPLEMENTATIONS}, got {implementation!r}")
-        self.implementation = implementation
+        self.implementation = _validate.implementation(implementation)
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or keras.initializers.RandomNormal(0.0, 1.0))
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -179,11 +162,12 @@ class Adder2D(keras.layers.Layer):
         for size, k, s, axis in zip((h, w), self.kernel_size, self.strides, (0, 1)):
             if size is None:
                 sizes.append(None)
-            elif self.padding == "same":
-                sizes.append(-(-size // s))
+                continue
+            if self.padding == "same":
+                pads = geometry.same_paddings(size, k, s)
             else:
-                pad = 0 if self.padding == "valid" else 2 * self.padding[axis]
-                sizes.append((size + pad - k) // s + 1)
+                pads = (0, 0) if self.padding == "valid" else (self.padding[axis],) * 2
+            sizes.append(geometry.output_size(size + sum(pads), k, s))
         if self.data_format == "channels_last":
             return (n, *sizes, self.filters)
         return (n, self.filters, *sizes)

@@ -6,10 +6,11 @@ never inside them: a trained ANN runs exactly as the vanilla ANN.
 """
 
 import math
-import numbers
 
 import keras
 import tensorflow as tf
+
+from addernet_tf._validate import is_int, positive_number
 
 __all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "DIRECTIONS", "SIGMA_BOUNDS",
            "channel_moments", "kernel_heads_for_taps"]
@@ -25,13 +26,6 @@ _SIGMA_MIN, _SIGMA_MAX = 1e-4, 1e4
 SIGMA_BOUNDS = (_SIGMA_MIN, _SIGMA_MAX)
 """σ is clipped to this range when read; `sigma_init` must lie in it."""
 _STD_FLOOR = 1e-6
-
-
-def _positive_number(value, arg):
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0):
-        return float(value)
-    raise ValueError(f"`{arg}` must be a positive finite number, got {value!r}")
 
 
 def channel_moments(tensors):
@@ -116,14 +110,14 @@ class KernelMap(keras.layers.Layer):
             raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}")
         self.kind = kind
         self.direction = direction
-        self.sigma_init = _positive_number(sigma_init, "sigma_init")
+        self.sigma_init = positive_number(sigma_init, "sigma_init")
         if not _SIGMA_MIN <= self.sigma_init <= _SIGMA_MAX:
             raise ValueError(
                 f"`sigma_init` must be in [{_SIGMA_MIN:g}, {_SIGMA_MAX:g}], got {sigma_init!r}")
         if not isinstance(standardize, bool):
             raise ValueError(f"`standardize` must be True or False, got {standardize!r}")
         self.standardize = standardize
-        self.max_exponent = _positive_number(max_exponent, "max_exponent")
+        self.max_exponent = positive_number(max_exponent, "max_exponent")
         self.log_sigma = None
 
     def build(self, input_shape):
@@ -194,8 +188,7 @@ class KernelHead(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(rho, bool):
             raise ValueError(f"`rho` must be True or False, got {rho!r}")
-        if rho_filters is not None and (not isinstance(rho_filters, numbers.Integral)
-                                        or isinstance(rho_filters, bool) or rho_filters <= 0):
+        if rho_filters is not None and (not is_int(rho_filters) or rho_filters <= 0):
             raise ValueError(f"`rho_filters` must be a positive int or None, got {rho_filters!r}")
         self.map = KernelMap(kind, sigma_init, standardize, max_exponent, direction, name="map")
         self.rho = rho

@@ -1,8 +1,8 @@
 """`Tap`: an identity layer that marks a distillation point in a model."""
 
-import numbers
-
 import keras
+
+from addernet_tf._validate import is_int
 
 __all__ = ["Tap", "TAP_KINDS"]
 
@@ -32,11 +32,11 @@ class Tap(keras.layers.Layer):
 
     def __init__(self, index, kind="layer", fan_in=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(index, numbers.Integral) or isinstance(index, bool) or index < 0:
+        if not is_int(index) or index < 0:
             raise ValueError(f"`index` must be a non-negative int, got {index!r}")
         if kind not in TAP_KINDS:
             raise ValueError(f"`kind` must be one of {TAP_KINDS}, got {kind!r}")
-        if fan_in is not None and (not isinstance(fan_in, numbers.Integral) or fan_in <= 0):
+        if fan_in is not None and (not is_int(fan_in) or fan_in <= 0):
             raise ValueError(f"`fan_in` must be a positive int or None, got {fan_in!r}")
         self.index = int(index)
         self.kind = kind

@@ -10,21 +10,20 @@ Every tensor is channels-last `[N, H, W, C]`, whatever
 `keras.config.image_data_format()` says.
 """
 
-import math
-import numbers
 
 import keras
 
+from addernet_tf import _validate
+from addernet_tf._validate import is_int
 from addernet_tf.layers import Adder2D, Tap
 
 __all__ = [
-    "CONV_FORMS", "IMPLEMENTATIONS", "BN_MOMENTUM", "BN_EPSILON", "LayerBuilder",
-    "check_model_args", "is_int", "batch_norm", "relu", "apply_conv", "apply_stem",
+    "CONV_FORMS", "BN_MOMENTUM", "BN_EPSILON", "LayerBuilder",
+    "check_model_args", "batch_norm", "relu", "apply_conv", "apply_stem",
     "apply_basic_block", "apply_bottleneck_block", "apply_classifier",
 ]
 
 CONV_FORMS = ("conv", "adder")
-IMPLEMENTATIONS = ("auto", "reference")
 
 # PyTorch's BatchNorm2d defaults: its momentum 0.1 weighs the new batch, Keras's
 # momentum weighs the running average, hence 0.9.
@@ -32,10 +31,6 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 _DATA_FORMAT = "channels_last"
-
-
-def is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, implementation, name,
@@ -79,13 +74,8 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
             raise ValueError(
                 f"`input_shape` {tuple(input_shape)!r} is too small for {arch}: height and width "
                 f"must be at least {min_size}")
-    if adaptive_eta is not None and not (
-            isinstance(adaptive_eta, numbers.Real) and not isinstance(adaptive_eta, bool)
-            and math.isfinite(adaptive_eta) and adaptive_eta > 0):
-        raise ValueError(f"`adaptive_eta` must be a positive number or None, got {adaptive_eta!r}")
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"`implementation` must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    _validate.adaptive_eta(adaptive_eta)
+    _validate.implementation(implementation)
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"`name` must be a non-empty string or None, got {name!r}")
     return tuple(int(s) if s is not None else None for s in input_shape)

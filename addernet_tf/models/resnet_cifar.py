@@ -2,6 +2,7 @@
 
 import keras
 
+from addernet_tf._validate import is_int
 from addernet_tf.models import _blocks
 
 __all__ = ["resnet_cifar", "resnet20", "resnet32", "resnet56"]
@@ -32,7 +33,7 @@ def resnet_cifar(depth, num_classes=10, conv="adder", input_shape=(32, 32, 3), a
     Returns:
       A functional `keras.Model`: `[N, H, W, C] -> [N, num_classes]` logits.
     """
-    if not _blocks.is_int(depth) or depth < 8 or (depth - 2) % 6:
+    if not is_int(depth) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"`depth` must be 6n + 2 with n >= 1 (20, 32, 56, ...), got {depth!r}")
     arch = f"resnet{depth}"
     input_shape = _blocks.check_model_args(arch, num_classes, conv, input_shape, adaptive_eta,

@@ -4,10 +4,10 @@ Both backends accept exactly the same arguments and reject the same bad ones
 with the same messages, so they are checked once, here.
 """
 
-import numbers
-
 import numpy as np
 import tensorflow as tf
+
+from addernet_tf._validate import is_int
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
 
@@ -40,11 +40,10 @@ def _normalize_strides(strides, data_format):
     if isinstance(strides, np.ndarray) and strides.ndim <= 1 and np.issubdtype(
             strides.dtype, np.integer):
         strides = strides.tolist()
-    if isinstance(strides, numbers.Integral) and not isinstance(strides, bool):
+    if is_int(strides):
         values = [int(strides), int(strides)]
     elif isinstance(strides, (list, tuple)) and len(strides) in (2, 4) and all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in strides
-    ):
+            is_int(s) for s in strides):
         values = [int(s) for s in strides]
         if len(values) == 4:
             h, w = _SPATIAL_AXES[data_format]
@@ -164,10 +163,3 @@ def to_nhwc(x, data_format):
 def from_nhwc(x, data_format):
     """Inverse of `to_nhwc`."""
     return x if data_format == "NHWC" else tf.transpose(x, [0, 3, 1, 2])
-
-
-def same_paddings(size, kernel, stride):
-    """TensorFlow's SAME rule: (before, after), the extra one after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2

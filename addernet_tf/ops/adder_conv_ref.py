@@ -14,7 +14,7 @@ The gradients are the AdderNet surrogates, not the true derivative:
 
 import tensorflow as tf
 
-from addernet_tf.ops import _args
+from addernet_tf.ops import _args, geometry
 
 __all__ = ["adder_conv2d_reference"]
 
@@ -31,15 +31,6 @@ def _is_static(*values):
 
 def _maximum(a, b):
     return max(a, b) if _is_static(a, b) else tf.maximum(a, b)
-
-
-def _same_pads(size, kernel, stride):
-    """TensorFlow's SAME rule, in ints or int32 tensors: (before, after)."""
-    if _is_static(size, kernel):
-        return _args.same_paddings(size, kernel, stride)
-    out = (size + stride - 1) // stride
-    total = tf.maximum((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 def _runtime_checks(x, f, args):
@@ -74,15 +65,15 @@ def _patch_slices(padded_h, padded_w, kernel_h, kernel_w, strides):
     never needed.
     """
     sh, sw = strides
-    out_h = (padded_h - kernel_h) // sh + 1
-    out_w = (padded_w - kernel_w) // sw + 1
+    out_h = geometry.output_size(padded_h, kernel_h, sh)
+    out_w = geometry.output_size(padded_w, kernel_w, sw)
     slices = []
     for i in range(kernel_h):
         # An empty patch must not end before it begins (a negative end would
         # count from the back), hence the max.
-        end_h = _maximum(i + (out_h - 1) * sh + 1, i)
+        end_h = _maximum(geometry.window_end(i, out_h, sh), i)
         for j in range(kernel_w):
-            end_w = _maximum(j + (out_w - 1) * sw + 1, j)
+            end_w = _maximum(geometry.window_end(j, out_w, sw), j)
             begin, end = [0, i, j, 0], [0, end_h, end_w, 0]
             if not _is_static(end_h, end_w):
                 begin, end = tf.stack(begin), tf.stack(end)
@@ -99,8 +90,8 @@ def _adder_conv2d_nhwc(x, f, args):
     height, width = _dim(x, 1), _dim(x, 2)
     sh, sw = args.strides
     if args.padding == "SAME":
-        top, bottom = _same_pads(height, kernel_h, sh)
-        left, right = _same_pads(width, kernel_w, sw)
+        top, bottom = geometry.same_paddings(height, kernel_h, sh, maximum=_maximum)
+        left, right = geometry.same_paddings(width, kernel_w, sw, maximum=_maximum)
     else:
         top, bottom, left, right = args.explicit_paddings
     padded_h = height + top + bottom

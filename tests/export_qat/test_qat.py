@@ -1,7 +1,7 @@
-"""`addernet_tf.qat`: quantization-aware training with tfmot (tf_keras) to an int8 TFLite model.
+"""`addernet_tf.export.qat`: quantization-aware training with tfmot (tf_keras) to an int8 TFLite model.
 
 Everything runs in child processes: the trainer (Keras 3, tests/conftest.py's
-shared `digits_ann_run`), `python -m addernet_tf.qat` (whose own tfmot child
+shared `digits_ann_run`), `python -m addernet_tf.export.qat` (whose own tfmot child
 switches to legacy Keras), the float student on the test split (Keras 3) and
 the LiteRT interpreter (an int8 model can abort it). This process never
 imports tfmot, tf_keras or Keras. The QAT command and the float student are a
@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 IMAGE_SIZE = 8
 
 # The digits test split as a client sends it (uint8 pixels), its labels and the
-# float student's logits: computed here, apart from addernet_tf.qat's own evaluation.
+# float student's logits: computed here, apart from addernet_tf.export.qat's own evaluation.
 _FLOAT_STUDENT = r"""
 import sys
 import keras
@@ -76,7 +76,7 @@ def _qat_job(background, workdir):
     run_dir = background.result("digits_ann_run")
     out = workdir / "student_qat.tflite"
     proc = background.run(
-        [sys.executable, "-m", "addernet_tf.qat", f"--model_dir={run_dir}", f"--out={out}",
+        [sys.executable, "-m", "addernet_tf.export.qat", f"--model_dir={run_dir}", f"--out={out}",
          "--epochs=1", "--steps_per_epoch=15", "--json"],
         cwd=REPO, env=_env(background.environ), timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -121,7 +121,7 @@ def test_qat_int8_model_is_builtin_int8_and_accurate(qat_result):
     assert float_accuracy > 0.8  # the shared run: ~90%, far from chance (0.1)
     assert agreement >= 0.95
     assert int8_accuracy >= float_accuracy - 0.03
-    # What addernet_tf.qat reports is what it measured.
+    # What addernet_tf.export.qat reports is what it measured.
     assert (result["agreement"], result["qat_int8_accuracy"], result["float_accuracy"]) == (
         pytest.approx(agreement), pytest.approx(int8_accuracy), pytest.approx(float_accuracy))
 
@@ -135,6 +135,7 @@ def test_qat_int8_model_is_builtin_int8_and_accurate(qat_result):
 
 
 def test_cli_fails_with_one_line(tmp_path):
+    # The command's old name, `addernet_tf.qat`, still runs it.
     proc = subprocess.run(
         [sys.executable, "-m", "addernet_tf.qat", f"--model_dir={tmp_path}",
          f"--out={tmp_path}/m.tflite"], cwd=REPO, env=_env(), capture_output=True, text=True,

@@ -1,0 +1,55 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""Argument checks shared by the Python API: each error names the argument and shows the value."""
+
+import math
+import numbers
+
+__all__ = ["IMPLEMENTATIONS", "is_int", "positive_number", "int_pair", "choice",
+           "adaptive_eta", "implementation"]
+
+# How an adder layer computes: "auto", the compiled op where it is loaded;
+# "reference", the builtin-op twin.
+IMPLEMENTATIONS = ("auto", "reference")
+
+
+def is_int(value):
+    """An integer that is not a bool (numpy integers included)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_number(value, arg):
+    """`value` as a float; ValueError unless it is a finite real number > 0."""
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        return float(value)
+    raise ValueError(f"`{arg}` must be a positive finite number, got {value!r}")
+
+
+def int_pair(value, arg):
+    """An int or a pair of ints as `(a, b)`; ValueError otherwise (signs unchecked)."""
+    if is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_int(v) for v in value):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"`{arg}` must be an int or a pair of ints, got {value!r}")
+
+
+def choice(value, arg, choices):
+    """`value` if it is one of `choices`; ValueError naming them otherwise."""
+    if value not in choices:
+        raise ValueError(f"`{arg}` must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def adaptive_eta(value):
+    """AdderNet's η as a float, or None (off); ValueError unless positive and finite."""
+    if value is not None and not (
+            isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        raise ValueError(f"`adaptive_eta` must be a positive number or None, got {value!r}")
+    return None if value is None else float(value)
+
+
+def implementation(value):
+    """One of `IMPLEMENTATIONS`."""
+    return choice(value, "implementation", IMPLEMENTATIONS)

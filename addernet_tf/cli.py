@@ -1,0 +1,82 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""One way to write a command line: absl flags, choices as enums, errors in one line.
+
+A program defines its flags in a function (so importing it defines none),
+uses `flags.DEFINE_enum` for choices and `flags.DEFINE_integer(...,
+lower_bound=...)` for ranges, and hands the rules that span several flags to
+`validate`:
+
+    if __name__ == "__main__":
+        cli.run("export", define_flags, main, validate=rules)
+
+Every usage error (an unknown flag, a bad value, an extra argument, a broken
+rule) is one line on stderr, `program: --flag=value: what is wrong`, exit
+status 2. A failure while `main` runs (one of `errors`) is one line, exit
+status 1.
+"""
+
+import re
+import sys
+
+from absl import app, flags
+
+__all__ = ["USAGE", "FAILURE", "first_line", "fail", "run"]
+
+USAGE = 2
+FAILURE = 1
+
+# absl's wording of a bad enum value, and ours.
+_ENUM_ERROR = re.compile(r"^flag (--\S+?=.*?): value should be one of <(.*)>$")
+
+
+def first_line(error):
+    """The first line of an exception's message (its type name if empty)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def fail(program, message, status=FAILURE):
+    """Prints `program: message` on stderr and exits with `status`."""
+    print(f"{program}: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def _usage_line(error):
+    line = first_line(error)
+    match = _ENUM_ERROR.match(line)
+    if match:
+        return f"{match.group(1)}: must be one of {', '.join(match.group(2).split('|'))}"
+    return line[len("flag "):] if line.startswith("flag --") else line
+
+
+def run(program, define_flags, main, validate=None, errors=(ValueError, RuntimeError, OSError),
+        argv=None):
+    """Defines the flags, parses `argv` and runs `main(FLAGS)` under absl; exits.
+
+    Args:
+      program: the name that starts every error line.
+      define_flags: `() -> None`, registers the program's flags on absl's FLAGS.
+      main: `(FLAGS) -> None`.
+      validate: `(FLAGS) -> str or None`, the first broken rule across flags.
+      errors: exception types that `main` reports in one line (exit status 1).
+      argv: the command line, program name first (default: `sys.argv`).
+    """
+    define_flags()
+
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:
+            fail(program, _usage_line(e), USAGE)
+
+    def body(argv):
+        if len(argv) > 1:
+            fail(program, f"unexpected arguments: {' '.join(argv[1:])}", USAGE)
+        problem = validate(flags.FLAGS) if validate else None
+        if problem:
+            fail(program, problem, USAGE)
+        try:
+            main(flags.FLAGS)
+        except errors as e:
+            fail(program, first_line(e))
+
+    app.run(body, argv=argv, flags_parser=parse)

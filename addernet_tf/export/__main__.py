@@ -1,0 +1,63 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""`python -m addernet_tf.export`: one run's student to one format (`addernet_tf.export`)."""
+
+import json
+
+from absl import flags, logging
+
+from addernet_tf import cli
+from addernet_tf.export.formats import FORMATS, export
+
+
+def define_flags():
+    flags.DEFINE_string("model_dir", None, "A finished trainers.pkkd run (student.keras, "
+                        "summary.json).")
+    flags.DEFINE_enum("format", "saved_model", FORMATS, "The export format.")
+    flags.DEFINE_string("out", None, "Where to write: a directory for saved_model, a .tflite "
+                        "file otherwise (its parent directory must exist).")
+    flags.DEFINE_integer("calibration_images", 200, "tflite_int8: train images to calibrate "
+                         "on.", lower_bound=1)
+    flags.DEFINE_integer("eval_images", 1000, "tflite_int8: test images on which int8 and "
+                         "float are compared.", lower_bound=1)
+    flags.DEFINE_string("data_dir", None, "tflite_int8: the tfds data directory, if not the "
+                        "run's own.")
+    flags.DEFINE_boolean("json", False, "Print the result as one JSON line (the dict `export` "
+                         "returns) instead of sentences.")
+
+
+def rules(values):
+    """The first missing required flag, as one line, or None."""
+    if not values.model_dir:
+        return "--model_dir must name a finished training run"
+    if not values.out:
+        return "--out must be given"
+    return None
+
+
+def report(result):
+    """`export`'s result in sentences."""
+    size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
+    lines = [f"wrote {result['format']} to {result['path']}{size}: {result['input']} images "
+             f"(0..255) in, {result['output']} probabilities out"]
+    if "agreement" in result:
+        n = result["eval_images"]
+        lines.append(
+            f"int8 top-1 agreement with the float student: {result['agreement']:.2%} "
+            f"({round(result['agreement'] * n)}/{n} test images); accuracy int8 "
+            f"{result['int8_accuracy']:.2%}, float {result['float_accuracy']:.2%}; "
+            f"calibrated on {result['calibration_images']} train images")
+    return "\n".join(lines)
+
+
+def main(values):
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines while saving
+    kwargs = {}
+    if values.format == "tflite_int8":
+        kwargs = dict(calibration_images=values.calibration_images,
+                      eval_images=values.eval_images, data_dir=values.data_dir)
+    result = export(values.model_dir, values.format, values.out, **kwargs)
+    print(json.dumps(result, sort_keys=True) if values.json else report(result))
+
+
+if __name__ == "__main__":
+    cli.run("export", define_flags, main, validate=rules)

@@ -1,0 +1,160 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""The export formats: a run's student as a SavedModel, TFLite float or TFLite int8."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from addernet_tf import _atomic
+from addernet_tf.export import litert, serving
+from addernet_tf.export.int8 import int8_friendly
+from addernet_tf.export.run import open_run, uint8_images
+
+__all__ = ["FORMATS", "check_out", "export_saved_model", "export_tflite", "export"]
+
+FORMATS = ("saved_model", "tflite", "tflite_int8")
+
+# What a SavedModel folder holds; one holding only these (a SavedModel, or one
+# that an older export left half-written) is replaced by the next export.
+_SAVED_MODEL_PARTS = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets",
+                                "fingerprint.pb", "keras_metadata.pb"})
+
+
+def check_out(out, format_name):
+    """`out` as an absolute path, checked before any loading.
+
+    Raises:
+      ValueError: `out` cannot be written as `format_name` (a directory for
+        saved_model, a .tflite file otherwise) in an existing, writable directory.
+    """
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        raise ValueError(f"`out` must be a path, got {out!r}")
+    out = os.path.abspath(os.fspath(out))
+    parent = os.path.dirname(out)
+    if not os.path.exists(parent):
+        raise ValueError(f"`out` {out!r}: its directory {parent!r} does not exist")
+    if format_name == "saved_model":
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"`out` {out!r} is a file; a SavedModel is a directory")
+        if os.path.isdir(out) and not set(os.listdir(out)) <= _SAVED_MODEL_PARTS:
+            raise ValueError(f"`out` {out!r} is a non-empty directory that holds no SavedModel")
+    else:
+        if not out.endswith(".tflite"):
+            raise ValueError(f"`out` {out!r} must end in .tflite")
+        if os.path.isdir(out):
+            raise ValueError(f"`out` {out!r} is a directory")
+    _atomic.check_writable(parent, f"`out` {out!r}: its directory")
+    return out
+
+
+def _described(format_name, out, info):
+    return {"format": format_name, "path": out, **serving.interface(info),
+            "num_classes": info.num_classes, "image_size": info.image_size}
+
+
+def export_saved_model(model_dir, out):
+    """Writes a run's student as a SavedModel with a `serving_default` signature.
+
+    The signature takes `images`: uint8 `[N, H, W, 3]` (0..255, RGB, at the
+    run's image size) and returns `{"probabilities": float32 [N, K]}`; the
+    normalization is inside and every op is a TensorFlow builtin, so
+    `tf.saved_model.load(out)` works without addernet_tf.
+
+    Args:
+      model_dir: a finished `trainers.pkkd` run.
+      out: the SavedModel directory (its parent must exist and be writable;
+        an existing SavedModel there, whole or half-written, is replaced). It
+        is built beside `out` and swapped in: a killed export leaves the
+        previous one.
+
+    Returns:
+      dict: "format", "path", "input", "output", "num_classes", "image_size".
+
+    Raises:
+      ValueError: a bad `model_dir` or `out`.
+    """
+    out = check_out(out, "saved_model")
+    run = open_run(model_dir)
+    serving.write_saved_model(run.reference, run.info, out)
+    return _described("saved_model", out, run.info)
+
+
+def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_images=1000,
+                  data_dir=None):
+    """Writes a run's student as a TFLite model (builtin ops only), float or int8.
+
+    Both take uint8 images `[N, H, W, 3]` (0..255, at the run's image size;
+    the batch dimension is resizable) and return float32 probabilities
+    `[N, K]`, normalization inside. The int8 model is fully quantized (int8
+    weights and activations between a QUANTIZE after the input cast and a
+    DEQUANTIZE at the output), calibrated on `calibration_images` train
+    images and checked against the float student on `eval_images` test
+    images, in a child process; it is written only if the interpreter runs it.
+
+    Args:
+      model_dir: a finished `trainers.pkkd` run.
+      out: the .tflite file (its directory must exist and be writable); written
+        whole or not at all.
+      int8: full-integer quantization instead of float32.
+      calibration_images, eval_images: positive ints (int8 only; each capped
+        at its split's size).
+      data_dir: the tfds data directory, if not the run's own (int8 only).
+
+    Returns:
+      dict: "format", "path", "bytes", "input", "output", "num_classes",
+      "image_size"; for int8 also "calibration_images", "eval_images" (used),
+      "agreement" (top-1 agreement with the float student, in [0, 1]),
+      "int8_accuracy" and "float_accuracy" (on those test images).
+
+    Raises:
+      ValueError: a bad argument, `model_dir` or `out`, or missing data.
+      RuntimeError: the int8 model does not run in the TFLite interpreter.
+    """
+    format_name = "tflite_int8" if int8 else "tflite"
+    out = check_out(out, format_name)
+    for name, value in (("calibration_images", calibration_images),
+                        ("eval_images", eval_images)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+    student, model, info = open_run(model_dir)
+    result = _described(format_name, out, info)
+    with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
+        if not int8:
+            flatbuffer = serving.to_tflite(model, info, workdir)
+        else:
+            data_dir = info.data_dir if data_dir is None else data_dir
+            calibration, _ = uint8_images(info, "train", calibration_images, data_dir)
+            flatbuffer = serving.to_tflite(int8_friendly(model), info, workdir, calibration)
+            candidate = os.path.join(workdir, "model.tflite")
+            with open(candidate, "wb") as f:
+                f.write(flatbuffer)
+            images, labels = uint8_images(info, "test", eval_images, data_dir)
+            quantized = litert.probabilities(candidate, images, workdir).argmax(-1)
+            reference = student.predict(serving.normalize(images, info), batch_size=litert.CHUNK,
+                                        verbose=0).argmax(-1)
+            result.update(calibration_images=len(calibration), eval_images=len(images),
+                          agreement=float(np.mean(quantized == reference)),
+                          int8_accuracy=float(np.mean(quantized == labels)),
+                          float_accuracy=float(np.mean(reference == labels)))
+    _atomic.write_bytes(out, flatbuffer)
+    result["bytes"] = len(flatbuffer)
+    return result
+
+
+
+def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-builtin
+    """`export_saved_model` or `export_tflite` by `format` (one of `FORMATS`).
+
+    `kwargs` go to `export_tflite` (calibration_images, eval_images,
+    data_dir) for "tflite_int8". Returns that function's dict.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "saved_model":
+        if kwargs:
+            raise ValueError(f"saved_model takes no options, got {sorted(kwargs)}")
+        return export_saved_model(model_dir, out)
+    if format == "tflite" and kwargs:
+        raise ValueError(f"tflite takes no options, got {sorted(kwargs)}")
+    return export_tflite(model_dir, out, int8=format == "tflite_int8", **kwargs)
