@@ -20,13 +20,41 @@ import sys
 
 from absl import app, flags
 
-__all__ = ["USAGE", "FAILURE", "first_line", "fail", "run"]
+__all__ = ["USAGE", "FAILURE", "Definer", "required", "first_line", "usage_line", "fail", "run"]
 
 USAGE = 2
 FAILURE = 1
 
 # absl's wording of a bad enum value, and ours.
 _ENUM_ERROR = re.compile(r"^flag (--\S+?=.*?): value should be one of <(.*)>$")
+
+
+class Definer:
+    """`flags.DEFINE_*` bound to one `FlagValues` (absl's FLAGS, or a test's own).
+
+    `module` is the defining module's `__name__`: absl files the flags under it
+    (`--helpshort`, `get_flags_for_module`), not under this helper.
+    """
+
+    def __init__(self, flag_values=None, module=None):
+        self._flag_values = flags.FLAGS if flag_values is None else flag_values
+        self._module = module
+
+    def __getattr__(self, name):
+        define = getattr(flags, name)
+        return lambda *args, **kwargs: define(*args, flag_values=self._flag_values,
+                                              module_name=self._module, **kwargs)
+
+
+def required(*rules):
+    """A `validate` for `run`: `--name message` for the first `(name, message)`
+    of `rules` whose flag has no value, else None."""
+    def validate(values):
+        for name, message in rules:
+            if not getattr(values, name):
+                return f"--{name} {message}"
+        return None
+    return validate
 
 
 def first_line(error):
@@ -40,7 +68,8 @@ def fail(program, message, status=FAILURE):
     sys.exit(status)
 
 
-def _usage_line(error):
+def usage_line(error):
+    """absl's `flags.Error` as the one line a usage error prints (without the program)."""
     line = first_line(error)
     match = _ENUM_ERROR.match(line)
     if match:
@@ -66,7 +95,7 @@ def run(program, define_flags, main, validate=None, errors=(ValueError, RuntimeE
         try:
             return flags.FLAGS(argv)
         except flags.Error as e:
-            fail(program, _usage_line(e), USAGE)
+            fail(program, usage_line(e), USAGE)
 
     def body(argv):
         if len(argv) > 1:

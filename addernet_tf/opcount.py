@@ -375,24 +375,22 @@ def _main(values):
     print(format_table(result, per_layer=values.per_layer))
 
 
-def _define_flags():
-    # Flags exist only when this module is the program: importers (the trainer)
-    # keep their own `--model` etc.
-    from absl import flags
-
+def define_flags(flag_values=None):
+    """Registers the command's flags (on absl's FLAGS by default). Only the
+    program calls it: importers (the trainer) keep their own `--model` etc."""
     from addernet_tf import models
 
-    flags.DEFINE_enum("model", "resnet20", sorted(models.MODELS), "Architecture to count.")
-    flags.DEFINE_integer("num_classes", None, "Classes of the classifier (default: the "
-                         "model's own, 10 for CIFAR models, 1000 for ImageNet ones).",
-                         lower_bound=1)
-    flags.DEFINE_enum("conv", "adder", ["adder", "conv"],
-                      "`adder`: the ANN (adder layers); `conv`: the CNN.")
-    flags.DEFINE_integer("input_size", None, "Input height = width (default: the model's "
-                         "own, 32 for CIFAR models, 224 for ImageNet ones).", lower_bound=1)
-    flags.DEFINE_boolean("json", False, "Print one JSON line instead of a table.")
-    flags.DEFINE_boolean("per_layer", False, "Also print one row per layer (table only).")
+    d = cli.Definer(flag_values, module=__name__)
+    d.DEFINE_enum("model", "resnet20", sorted(models.MODELS), "Architecture to count.")
+    d.DEFINE_integer("num_classes", None, "Classes of the classifier (default: the model's "
+                     "own, 10 for CIFAR models, 1000 for ImageNet ones).", lower_bound=1)
+    d.DEFINE_enum("conv", "adder", ["adder", "conv"],
+                  "`adder`: the ANN (adder layers); `conv`: the CNN.")
+    d.DEFINE_integer("input_size", None, "Input height = width (default: the model's own, "
+                     "32 for CIFAR models, 224 for ImageNet ones).", lower_bound=1)
+    d.DEFINE_boolean("json", False, "Print one JSON line instead of a table.")
+    d.DEFINE_boolean("per_layer", False, "Also print one row per layer (table only).")
 
 
 if __name__ == "__main__":
-    cli.run("opcount", _define_flags, _main)
+    cli.run("opcount", define_flags, _main)

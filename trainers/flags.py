@@ -10,7 +10,7 @@ import types
 
 from absl import flags
 
-from addernet_tf import data
+from addernet_tf import cli, data
 from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
 from addernet_tf.models import MODELS
 from trainers.strategy import STRATEGIES, tf_config_problem
@@ -29,7 +29,7 @@ OPERATIONAL = ("model_dir", "verbose", "log_every_steps", "download", "data_dir"
 
 def define_flags(flag_values=flags.FLAGS):
     """Registers every trainer flag on `flag_values` (absl's global `FLAGS`)."""
-    d = _Definer(flag_values)
+    d = cli.Definer(flag_values, module=__name__)
     d.DEFINE_string("dataset", "cifar10", f"One of {', '.join(data.DATASETS)}.")
     d.DEFINE_string("data_dir", None, "tfds data directory (default: tfds' own); for "
                     "--dataset=image_folder, the folder (DIR/train/<class>/<images>, and "
@@ -93,17 +93,6 @@ def define_flags(flag_values=flags.FLAGS):
     d.DEFINE_integer("verbose", 1, "Keras progress: 0 silent, 1 bar, 2 one line per epoch.")
     d.DEFINE_integer("log_every_steps", 100, "TensorBoard writes the training metrics every "
                      "this many steps (0: once per epoch).")
-
-
-class _Definer:
-    """`flags.DEFINE_*` bound to one `FlagValues`."""
-
-    def __init__(self, flag_values):
-        self._flag_values = flag_values
-
-    def __getattr__(self, name):
-        define = getattr(flags, name)
-        return lambda *args, **kwargs: define(*args, flag_values=self._flag_values, **kwargs)
 
 
 def _bad(flag, value, what):
@@ -225,6 +214,6 @@ def run_settings(f):
 
 def as_dict(f):
     """The trainer's settings as a plain dict (for summary.json)."""
-    if isinstance(f, flags.FlagValues):
-        return {flag.name: flag.value for flag in f.get_flags_for_module(__name__)}
+    if isinstance(f, flags.FlagValues):  # only the trainer's flags, whatever else is defined
+        return {name: f[name].value for name in flag_names()}
     return dict(vars(f))

@@ -25,13 +25,8 @@ def define_flags():
                          "returns) instead of sentences.")
 
 
-def rules(values):
-    """The first missing required flag, as one line, or None."""
-    if not values.model_dir:
-        return "--model_dir must name a finished training run"
-    if not values.out:
-        return "--out must be given"
-    return None
+# The flags every export needs: the first one missing, as one line.
+rules = cli.required(("model_dir", "must name a finished training run"), ("out", "must be given"))
 
 
 def report(result):

@@ -48,11 +48,8 @@ class CenteredAdder(keras.layers.Layer):
                                        self.strides, self.padding)
 
     def compute_output_shape(self, input_shape):
-        n, height, width, _ = input_shape
-        pads = geometry.layer_paddings(self.padding, (height, width), self.kernel_size,
-                                       self.strides)
-        return (n, *(geometry.output_size(size + sum(pad), k, s) for size, pad, k, s in zip(
-            (height, width), pads, self.kernel_size, self.strides)), self.filters)
+        return geometry.output_shape(input_shape, self.filters, self.kernel_size, self.strides,
+                                     self.padding)
 
 
 # Layers between an adder and its BN that commute with subtracting a per-channel constant.

@@ -20,6 +20,7 @@ import numpy as np
 from absl import flags, logging
 
 from addernet_tf import _atomic, cli
+from addernet_tf.export import __main__ as export_cli
 from addernet_tf.export import litert, serving
 from addernet_tf.export.formats import check_out
 from addernet_tf.export.int8 import batch_norm_after
@@ -219,13 +220,7 @@ def define_flags():
     flags.DEFINE_boolean("json", False, "Print the result as one JSON line.")
 
 
-def rules(values):
-    """The first missing required flag, as one line, or None."""
-    if not values.model_dir:
-        return "--model_dir must name a finished training run"
-    if not values.out:
-        return "--out must be given"
-    return None
+rules = export_cli.rules
 
 
 def main(values):

@@ -6,8 +6,8 @@ builtin-op twin, `Adder2D`, int8 export and the tf_keras QAT child (which loads
 this file by path, never importing addernet_tf) all use it.
 """
 
-__all__ = ["same_paddings", "layer_paddings", "output_size", "window_end", "window_sum",
-           "centered_adder"]
+__all__ = ["same_paddings", "layer_paddings", "output_size", "output_shape", "window_end",
+           "window_sum", "centered_adder"]
 
 
 def same_paddings(size, kernel, stride, maximum=max):
@@ -40,6 +40,14 @@ def layer_paddings(padding, sizes, kernel_size, strides):
 def output_size(padded, kernel, stride):
     """Output positions along one axis of `padded` = size + both pads."""
     return (padded - kernel) // stride + 1
+
+
+def output_shape(input_shape, filters, kernel_size, strides, padding):
+    """`(N, OH, OW, filters)` of a layer-style adder on `(N, H, W, C)` (ints; N any)."""
+    n, height, width, _ = input_shape
+    pads = layer_paddings(padding, (height, width), kernel_size, strides)
+    return (n, *(output_size(size + sum(pad), k, s) for size, pad, k, s in zip(
+        (height, width), pads, kernel_size, strides)), filters)
 
 
 def window_end(offset, out, stride):

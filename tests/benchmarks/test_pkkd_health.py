@@ -11,7 +11,7 @@ from trainers import flags as trainer_flags
 def _config(tmp_path, **overrides):
     return trainer_flags.defaults(**{**dict(
         dataset="digits", image_size=8, model="resnet20", epochs=2, steps_per_epoch=2,
-        batch_size=16, verbose=0, model_dir=str(tmp_path / "x")), **overrides})
+        batch_size=16, verbose=0, model_dir=str(tmp_path / "x"), tap="block"), **overrides})
 
 
 def test_tiny_run_reports_every_check(tmp_path):

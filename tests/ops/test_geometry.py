@@ -69,3 +69,13 @@ def test_centered_adder_is_the_adder_plus_its_center():
         window = xpad[:, oh * 2:oh * 2 + 3, ow:ow + 3, :, None]
         expected[:, oh, ow] = -np.abs(window - w).sum(axis=(1, 2, 3)) + center
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding, explicit", [
+    ("valid", "VALID"), ("same", "SAME"), ((2, 1), [[0, 0], [2, 2], [1, 1], [0, 0]])])
+def test_output_shape_matches_conv2d(padding, explicit):
+    for height, width, strides in ((7, 8, (2, 2)), (5, 9, (1, 3)), (6, 6, (3, 1))):
+        conv = tf.nn.conv2d(tf.zeros([2, height, width, 3]), tf.zeros([3, 2, 3, 5]), strides,
+                            explicit)
+        assert geometry.output_shape((2, height, width, 3), 5, (3, 2), strides,
+                                     padding) == tuple(conv.shape)

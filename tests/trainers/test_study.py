@@ -138,10 +138,21 @@ def test_table1_ablation_runs_the_eight_rows():
                                                      teacher="progressive")
 
 
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(methods=["cnn", "distill"]), "--methods=cnn,distill: each must be one of"),
+    (dict(baseline="mmd"), "--baseline=mmd: not among the studied variants"),
+])
+def test_bad_settings_are_one_line_before_any_training(kwargs, expected, tmp_path):
+    settings = dict(dict(methods=["cnn", "ann"], seeds=[0], study_dir=str(tmp_path / "s"),
+                         train=lambda config: pytest.fail("trained")), **kwargs)
+    with pytest.raises(ValueError) as error:
+        study.run_study(_tiny(tmp_path), **settings)
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+
+
+# How usage errors become one line: tests/test_cli.py; here the study's wiring, once.
 @pytest.mark.parametrize("args, expected", [
-    (["--methods=cnn,distill"], "study: --methods=cnn,distill: each must be one of"),
     (["--seeds=0,x"], "study: --seeds=0,x: must be ints"),
-    (["--baseline=mmd"], "study: --baseline=mmd: not among the studied variants"),
 ])
 def test_cli_bad_flags_are_one_line(args, expected, tmp_path):
     result = subprocess.run(
