@@ -11,7 +11,6 @@ from addernet_tf.ops import adder_conv2d, adder_conv2d_reference, geometry
 __all__ = ["Adder2D", "adaptive_gradient"]
 
 
-
 def adaptive_gradient(kernel, eta):
     """Identity on `kernel` whose gradient is AdderNet's adaptive one.
 

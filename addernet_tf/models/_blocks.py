@@ -14,7 +14,6 @@ Every tensor is channels-last `[N, H, W, C]`, whatever
 import keras
 
 from addernet_tf import _validate
-from addernet_tf._validate import is_int
 from addernet_tf.layers import Adder2D, Tap
 
 __all__ = [
@@ -51,7 +50,7 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
     Raises:
       ValueError: naming the bad argument and its value.
     """
-    if not is_int(num_classes) or num_classes <= 0:
+    if not _validate.is_int(num_classes) or num_classes <= 0:
         raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
     if conv not in CONV_FORMS:
         raise ValueError(f"`conv` must be one of {CONV_FORMS}, got {conv!r}")
@@ -59,14 +58,14 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
         raise ValueError(
             f"`input_shape` must be a (height, width, channels) tuple, got {input_shape!r}")
     height, width, channels = input_shape
-    if not is_int(channels) or channels <= 0:
+    if not _validate.is_int(channels) or channels <= 0:
         raise ValueError(
             f"`input_shape` must have a positive int channel count (channels last), "
             f"got {input_shape!r}")
     for size in (height, width):
         if size is None and not known_size:
             continue
-        if not is_int(size) or size <= 0:
+        if not _validate.is_int(size) or size <= 0:
             allowed = "positive ints" if known_size else "positive ints or None"
             raise ValueError(
                 f"`input_shape` height and width must be {allowed} for {arch}, got {input_shape!r}")
