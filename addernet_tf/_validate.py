@@ -17,10 +17,14 @@ def is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _positive_finite(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
 def positive_number(value, arg):
     """`value` as a float; ValueError unless it is a finite real number > 0."""
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0):
+    if _positive_finite(value):
         return float(value)
     raise ValueError(f"`{arg}` must be a positive finite number, got {value!r}")
 
@@ -43,9 +47,7 @@ def choice(value, arg, choices):
 
 def adaptive_eta(value):
     """AdderNet's η as a float, or None (off); ValueError unless positive and finite."""
-    if value is not None and not (
-            isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0):
+    if value is not None and not _positive_finite(value):
         raise ValueError(f"`adaptive_eta` must be a positive number or None, got {value!r}")
     return None if value is None else float(value)
 

@@ -242,14 +242,20 @@ def define_flags(flag_values=flags.FLAGS):
                         flag_values=flag_values)
 
 
+def _seeds(f):
+    return [int(s) for s in f.seeds]
+
+
 def _rules(f):
-    if not all(s.strip().lstrip("-").isdigit() for s in f.seeds):
+    try:
+        _seeds(f)
+    except ValueError:
         return f"--seeds={','.join(f.seeds)}: must be ints"
     return None
 
 
 def main(f):
-    seeds = [int(s) for s in f.seeds]
+    seeds = _seeds(f)
     baseline = f.baseline or None
     if f.ablation and baseline == "ann":  # the default: no ann row in an ablation
         baseline = None
