@@ -7,7 +7,7 @@ TensorFlow installed in the environment. Where CUDA is configured
 ADDERNET_TF_CUDA=1) the *.cu.cc launchers are compiled with nvcc and linked
 in with the GPU OpKernels; ADDERNET_TF_CUDA=0 builds a CPU-only library.
 Bazel builds the same sources (custom_ops/BUILD). Set ADDERNET_TF_MARCH to
-override `-march=native`.
+override `-march=native` (custom_ops/cpu_flags.py).
 """
 
 import concurrent.futures
@@ -27,9 +27,9 @@ SOURCES = sorted(
 LIBRARY = "addernet_tf.ops._adder_ops"
 
 
-def _cuda_config():
+def _load(name):
     spec = importlib.util.spec_from_file_location(
-        "cuda_config", os.path.join(ROOT, "custom_ops", "cuda_config.py"))
+        name, os.path.join(ROOT, "custom_ops", name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -48,13 +48,12 @@ class BuildAdderOps(build_ext):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         obj_dir = os.path.join(self.build_temp, "adder_ops")
         os.makedirs(obj_dir, exist_ok=True)
-        march = os.environ.get("ADDERNET_TF_MARCH", "native")
-        cflags = tf.sysconfig.get_compile_flags() + [
-            "-O3", f"-march={march}", "-fPIC", "-std=c++17", "-I", ROOT,
+        cflags = tf.sysconfig.get_compile_flags() + ["-O3"] + _load("cpu_flags").flags() + [
+            "-fPIC", "-std=c++17", "-I", ROOT,
             "-Wno-deprecated-declarations", "-Wno-interference-size",
         ]
 
-        cuda = _cuda_config()
+        cuda = _load("cuda_config")
         try:
             with_cuda = cuda.enabled()
         except cuda.CudaConfigError as err:

@@ -114,6 +114,10 @@ opts=(
 if [ -n "${ADDERNET_TF_MARCH:-}" ]; then
   opts+=(--define=ADDER_MARCH="$ADDERNET_TF_MARCH")
 fi
+# Flags beyond -march that the target needs (custom_ops/cpu_flags.py).
+for flag in $("$PY" "$ROOT/custom_ops/cpu_flags.py"); do
+  [[ "$flag" == -march=* ]] || opts+=(--copt="$flag")
+done
 if [ -n "${BAZEL_RULES_JAVA_DIR:-}" ]; then
   opts+=(--repo_env=BAZEL_RULES_JAVA_DIR="$BAZEL_RULES_JAVA_DIR")
 fi
