@@ -3,7 +3,8 @@
 Importing the package loads the compiled adder op (if built), registers its
 gradients and registers the Keras layers, so SavedModels holding the op and
 `.keras` files holding our layers load after `import addernet_tf`.
-`models` and `opcount` load on first use.
+`models`, `opcount` and `adderize` (any Keras CNN as an adder network) load
+on first use.
 """
 
 import importlib
@@ -14,7 +15,7 @@ quiet_start()  # before the first TensorFlow import below
 
 from addernet_tf import layers, ops  # noqa: E402
 
-__all__ = ["ops", "layers", "models", "opcount"]
+__all__ = ["ops", "layers", "models", "opcount", "adderize"]
 __version__ = "0.1.0"
 
 _LAZY = ("models", "opcount")
@@ -23,4 +24,6 @@ _LAZY = ("models", "opcount")
 def __getattr__(name):
     if name in _LAZY:
         return importlib.import_module(f"addernet_tf.{name}")
+    if name == "adderize":
+        return importlib.import_module("addernet_tf.models.adderize").adderize
     raise AttributeError(f"module 'addernet_tf' has no attribute {name!r}")

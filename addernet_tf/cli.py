@@ -46,6 +46,29 @@ class Definer:
                                               module_name=self._module, **kwargs)
 
 
+class CheckedString(flags.ArgumentParser):
+    """A string flag's parser that refuses a value `problem(value)` objects to.
+
+    `problem(value)` returns None or one line (without the flag), which absl
+    reports as `--name=value: line` when the command line is parsed.
+    """
+
+    syntactic_help = "a string"
+
+    def __init__(self, problem):
+        super().__init__()
+        self._problem = problem
+
+    def parse(self, argument):
+        problem = self._problem(argument)
+        if problem:
+            raise ValueError(problem)
+        return argument
+
+    def flag_type(self):
+        return "string"
+
+
 def required(*rules):
     """A `validate` for `run`: `--name message` for the first `(name, message)`
     of `rules` whose flag has no value, else None."""

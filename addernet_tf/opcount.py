@@ -381,7 +381,10 @@ def define_flags(flag_values=None):
     from addernet_tf import models
 
     d = cli.Definer(flag_values, module=__name__)
-    d.DEFINE_enum("model", "resnet20", sorted(models.MODELS), "Architecture to count.")
+    d.DEFINE(cli.CheckedString(models.model_name_problem), "model", "resnet20",
+             f"Architecture to count: one of "
+             f"{', '.join(sorted(models.MODELS))}, 'keras:<application>' or "
+             "'module:function' (a Keras CNN, adderized).")
     d.DEFINE_integer("num_classes", None, "Classes of the classifier (default: the model's "
                      "own, 10 for CIFAR models, 1000 for ImageNet ones).", lower_bound=1)
     d.DEFINE_enum("conv", "adder", ["adder", "conv"],

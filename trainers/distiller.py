@@ -26,6 +26,25 @@ __all__ = ["Distiller", "TEACHER_MODES"]
 TEACHER_MODES = ("progressive", "fixed")
 
 
+def _tap_mismatch(s_taps, t_taps, kind):
+    """The first difference between the paired taps (by position), or None."""
+    if not s_taps or not t_taps:
+        which = "student" if not s_taps else "teacher"
+        return (f"the {which} has no {kind!r} taps: build both with addernet_tf.models, or "
+                "tap a Keras CNN with addernet_tf.adderize (conv='conv' for the teacher)")
+    for i, (s, t) in enumerate(zip(s_taps, t_taps)):
+        s_shape, t_shape = tuple(s.output.shape), tuple(t.output.shape)
+        if s_shape != t_shape:
+            return (f"{kind!r} tap {i} differs: student {s.name!r} {s_shape}, "
+                    f"teacher {t.name!r} {t_shape}")
+    if len(s_taps) != len(t_taps):
+        first = min(len(s_taps), len(t_taps))
+        which, extra = ("student", s_taps) if len(s_taps) > first else ("teacher", t_taps)
+        return (f"the student has {len(s_taps)} {kind!r} taps and the teacher "
+                f"{len(t_taps)}: tap {first} ({extra[first].name!r}) is the {which}'s alone")
+    return None
+
+
 class Distiller(keras.Model):
     """Teacher and student in one `keras.Model`.
 
@@ -70,12 +89,9 @@ class Distiller(keras.Model):
         self.num_taps = 0
         if feature_loss is not None:
             s_taps, t_taps = tap_layers(student, tap_kind), tap_layers(teacher, tap_kind)
-            s_shapes = [tuple(t.output.shape) for t in s_taps]
-            t_shapes = [tuple(t.output.shape) for t in t_taps]
-            if not s_taps or s_shapes != t_shapes:
-                raise ValueError(
-                    f"student and teacher must have the same {tap_kind!r} taps, got shapes "
-                    f"{s_shapes} and {t_shapes}")
+            problem = _tap_mismatch(s_taps, t_taps, tap_kind)
+            if problem:
+                raise ValueError(problem)
             self.num_taps = len(s_taps)
             self._student_net = with_taps(student, tap_kind)
             self._teacher_net = with_taps(teacher, tap_kind)

@@ -12,7 +12,7 @@ from absl import flags
 
 from addernet_tf import cli, data
 from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
-from addernet_tf.models import MODELS
+from addernet_tf.models import MODELS, model_name_problem
 from trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "OPERATIONAL",
@@ -41,7 +41,11 @@ def define_flags(flag_values=flags.FLAGS):
                    "split is read once, at the end. 0: no validation.")
     d.DEFINE_string("manual_dir", None, "imagenet2012: directory with the ILSVRC2012 tars.")
     d.DEFINE_integer("image_size", None, "Input side; default: the data set's (32 / 224).")
-    d.DEFINE_string("model", "resnet20", f"One of {', '.join(MODELS)}.")
+    d.DEFINE(cli.CheckedString(model_name_problem), "model", "resnet20",
+             f"One of {', '.join(MODELS)}, or any Keras CNN made an adder network by "
+             "addernet_tf.adderize: 'keras:<application>' (e.g. keras:ResNet50V2, built "
+             "without pretrained weights) or 'module:function' (function(num_classes=, "
+             "input_shape=) returns the CNN).")
     d.DEFINE_string("method", "pkkd", f"One of {', '.join(METHODS)}: cnn and ann train one "
                     "network on cross-entropy; the others distill a CNN into the ANN.")
     d.DEFINE_string("teacher", "progressive", "progressive (trained alongside) or fixed.")
@@ -101,7 +105,9 @@ def _bad(flag, value, what):
 
 def validate(f):
     """First problem with the parsed flags `f`, as one line, or None."""
-    choices = (("dataset", data.DATASETS), ("model", tuple(MODELS)), ("method", METHODS),
+    if model_name_problem(f.model):
+        return _bad("model", f.model, model_name_problem(f.model))
+    choices = (("dataset", data.DATASETS), ("method", METHODS),
                ("teacher", ("progressive", "fixed")), ("teacher_heads", ("fixed", "learn")),
                ("tap", ("layer", "block")), ("distribution_strategy", STRATEGIES),
                ("kernel_direction", DIRECTIONS))

@@ -9,7 +9,7 @@ import numpy as np
 
 from addernet_tf import _atomic, _validate, data
 from addernet_tf.layers import Adder2D
-from addernet_tf.models import MODELS, get_model
+from addernet_tf.models import get_model, model_name_problem
 
 __all__ = ["STUDENT", "TEACHER", "SUMMARY", "RunInfo", "Run", "read_summary", "open_run",
            "read_run", "load_student", "run_normalization", "uint8_images"]
@@ -27,7 +27,7 @@ class RunInfo(NamedTuple):
       model_dir: the run directory.
       dataset: the data set it trained on (a name in `addernet_tf.data.DATASETS`).
       image_size: the student's input height = width.
-      model: the architecture (a key of `addernet_tf.models.MODELS`).
+      model: the architecture (what `addernet_tf.models.get_model` builds).
       conv: "adder" (an ANN student) or "conv" (a CNN, `--method=cnn`).
       num_classes: K, the student's logits per image.
       data_dir: the run's tfds data directory (None for digits / tfds' default;
@@ -111,8 +111,9 @@ def _read_flags(model_dir):
     settings = {key: run_flags[key] for key in ("dataset", "model", "method")}
     if settings["dataset"] not in data.DATASETS:
         raise ValueError(f"{path}: unknown dataset {settings['dataset']!r}")
-    if settings["model"] not in MODELS:
-        raise ValueError(f"{path}: unknown model {settings['model']!r}")
+    if model_name_problem(settings["model"]):
+        raise ValueError(f"{path}: model {settings['model']!r}: "
+                         f"{model_name_problem(settings['model'])}")
     size = run_flags.get("image_size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
         raise ValueError(f"{path}: image_size must be a positive int or null, got {size!r}")

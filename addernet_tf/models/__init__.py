@@ -8,6 +8,8 @@ taps; only each non-stem convolution is `Conv2D` in one and `Adder2D` in the oth
 """
 
 from addernet_tf.models._blocks import CONV_FORMS
+from addernet_tf.models.adderize import adderize, adderize_plan
+from addernet_tf.models.external import external_model, external_problem, is_external
 from addernet_tf.models.resnet_cifar import resnet20, resnet32, resnet56, resnet_cifar
 from addernet_tf.models.resnet_imagenet import resnet18, resnet50
 from addernet_tf.models.taps import tap_layers, with_taps
@@ -15,7 +17,8 @@ from addernet_tf.models.vgg_small import vgg_small
 
 __all__ = [
     "resnet20", "resnet32", "resnet56", "resnet_cifar", "vgg_small", "resnet18", "resnet50",
-    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS",
+    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan",
+    "model_name_problem",
 ]
 
 MODELS = {
@@ -28,16 +31,30 @@ MODELS = {
 }
 
 
+def model_name_problem(name):
+    """Why `get_model` cannot build `name` (one line, without the name), or None."""
+    if is_external(name):
+        return external_problem(name)
+    if not isinstance(name, str) or name not in MODELS:
+        return f"must be one of {', '.join(MODELS)}, 'keras:<application>' or 'module:function'"
+    return None
+
+
 def get_model(name, /, **kwargs):
-    """Builds the model registered in `MODELS` under `name`.
+    """Builds the model registered in `MODELS` under `name`, or an external one.
 
     Args:
-      name: a key of `MODELS` (positional; `name=` in kwargs names the model).
+      name: a key of `MODELS`, or `"keras:<application>"` / `"module:function"`
+        (a CNN built and `adderize`d: `external_model`). Positional; `name=`
+        in kwargs names the model.
       **kwargs: the builder's arguments (`num_classes`, `conv`, `input_shape`, ...).
 
     Returns:
       The builder's `keras.Model`.
     """
-    if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(f"`name` must be one of {sorted(MODELS)}, got {name!r}")
+    problem = model_name_problem(name)
+    if problem:
+        raise ValueError(f"`name` {name!r}: {problem}")
+    if is_external(name):
+        return external_model(name, **kwargs)
     return MODELS[name](**kwargs)

@@ -240,7 +240,7 @@ def test_bad_arguments(name, kwargs, argument, value):
 def test_bad_depth_and_model_name():
     with pytest.raises(ValueError, match=r"`depth`.*21"):
         models.resnet_cifar(21)
-    with pytest.raises(ValueError, match=r"`name`.*resnet20.*'resnet99'"):
+    with pytest.raises(ValueError, match=r"`name` 'resnet99'.*resnet20"):
         models.get_model("resnet99")
 
 

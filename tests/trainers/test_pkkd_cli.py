@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from addernet_tf import data
+from addernet_tf import cli, data
 from trainers import flags as trainer_flags
 from trainers import pkkd
 
@@ -74,7 +74,8 @@ def test_paper_settings_of_resnet32_cifar100():
 BAD_FLAGS = [
     ("--alpha=-1", "--alpha=-1.0"), ("--beta=nan", "--beta=nan"),
     ("--method=distill", "--method=distill"), ("--dataset=svhn", "--dataset=svhn"),
-    ("--model=resnet21", "--model=resnet21"), ("--distribution_strategy=tpu",
+    ("--model=resnet21", "--model=resnet21"), ("--model=keras:Nope", "--model=keras:Nope"),
+    ("--distribution_strategy=tpu",
                                                "--distribution_strategy=tpu"),
     ("--batch_size=0", "--batch_size=0"), ("--epochs=-3", "--epochs=-3"),
     ("--steps_per_epoch=0", "--steps_per_epoch=0"), ("--learning_rate=0", "--learning_rate=0.0"),
@@ -86,8 +87,19 @@ BAD_FLAGS = [
 
 @pytest.mark.parametrize("arg,named", BAD_FLAGS, ids=[a for a, _ in BAD_FLAGS])
 def test_bad_flag_gives_one_line_naming_it(arg, named):
-    problem = trainer_flags.validate(_flag_values(arg))
+    try:  # refused when parsed (--model) or by validate
+        problem = trainer_flags.validate(_flag_values(arg))
+    except flags.Error as e:
+        problem = cli.usage_line(e)
     assert problem is not None and problem.startswith(named) and "\n" not in problem
+
+
+@pytest.mark.parametrize("model, message", [
+    ("resnet21", "must be one of resnet20"), ("keras:Nope", "keras.applications has no 'Nope'"),
+    ("tiny:", "expected 'keras:<application>' or 'module:function'")])
+def test_plain_config_with_a_bad_model_is_refused(model, message):
+    problem = trainer_flags.validate(trainer_flags.defaults(model=model))
+    assert problem.startswith(f"--model={model}: ") and message in problem
 
 
 def _run_cli(*args, cwd=REPO, timeout=120):
