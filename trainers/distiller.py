@@ -18,7 +18,7 @@ the default strategy, `MirroredStrategy` or `MultiWorkerMirroredStrategy`.
 import keras
 import tensorflow as tf
 
-from addernet_tf.models import tap_layers, with_taps
+from addernet_tf.models import tap_layers, tap_like, with_taps
 from trainers import losses as losses_lib
 
 __all__ = ["Distiller", "TEACHER_MODES"]
@@ -30,8 +30,8 @@ def _tap_mismatch(s_taps, t_taps, kind):
     """The first difference between the paired taps (by position), or None."""
     if not s_taps or not t_taps:
         which = "student" if not s_taps else "teacher"
-        return (f"the {which} has no {kind!r} taps: build both with addernet_tf.models, or "
-                "tap a Keras CNN with addernet_tf.adderize (conv='conv' for the teacher)")
+        return (f"the {which} has no {kind!r} taps: addernet_tf.models builds both kinds, "
+                "addernet_tf.adderize makes 'layer' taps")
     for i, (s, t) in enumerate(zip(s_taps, t_taps)):
         s_shape, t_shape = tuple(s.output.shape), tuple(t.output.shape)
         if s_shape != t_shape:
@@ -51,7 +51,9 @@ class Distiller(keras.Model):
     Args:
       student: `keras.Model`, images `[N, H, W, C]` → logits `[N, K]`.
       teacher: same interface, or None (the `cnn`/`ann` baselines: the
-        student alone on cross-entropy).
+        student alone on cross-entropy). For an `adderize`d student it may be
+        the original CNN without taps: its layers are then tapped where the
+        student's are (`addernet_tf.models.tap_like`).
       feature_loss: a `FeatureLoss` (needs `teacher`), or None.
       alpha: weight of the logit KD term (needs `teacher`; 0 disables it).
       beta: weight of the feature loss.
@@ -89,12 +91,16 @@ class Distiller(keras.Model):
         self.num_taps = 0
         if feature_loss is not None:
             s_taps, t_taps = tap_layers(student, tap_kind), tap_layers(teacher, tap_kind)
+            tapped_teacher = teacher
+            if s_taps and not t_taps and tap_kind == "layer":
+                tapped_teacher = tap_like(teacher, student)  # shares the teacher's weights
+                t_taps = tap_layers(tapped_teacher, tap_kind)
             problem = _tap_mismatch(s_taps, t_taps, tap_kind)
             if problem:
                 raise ValueError(problem)
             self.num_taps = len(s_taps)
             self._student_net = with_taps(student, tap_kind)
-            self._teacher_net = with_taps(teacher, tap_kind)
+            self._teacher_net = with_taps(tapped_teacher, tap_kind)
             feature_loss.configure(s_taps, t_taps)
         if teacher is not None and teacher_mode == "fixed":
             teacher.trainable = False

@@ -49,7 +49,7 @@ import keras
 import tensorflow as tf
 
 from addernet_tf import _atomic, cli, data
-from addernet_tf.models import get_model
+from addernet_tf.models import get_model, is_external
 from addernet_tf.opcount import count_ops
 from trainers import custom_loop
 from trainers import flags as trainer_flags
@@ -332,9 +332,11 @@ def train(config, callbacks=(), evaluate_test=True):
 
     distilled = config.method not in ("cnn", "ann")
     with strategy.scope():
+        plan = {"print_fn": print} if is_external(config.model) and config.verbose else {}
         student = get_model(config.model, num_classes=info.num_classes,
                             conv="conv" if config.method == "cnn" else "adder",
-                            input_shape=info.image_shape, adaptive_eta=eta, name="student")
+                            input_shape=info.image_shape, adaptive_eta=eta, name="student",
+                            **plan)
         teacher = (get_model(config.model, num_classes=info.num_classes, conv="conv",
                              input_shape=info.image_shape, name="teacher")
                    if distilled else None)

@@ -8,7 +8,7 @@ taps; only each non-stem convolution is `Conv2D` in one and `Adder2D` in the oth
 """
 
 from addernet_tf.models._blocks import CONV_FORMS
-from addernet_tf.models.adderize import adderize, adderize_plan
+from addernet_tf.models.adderize import adderize, adderize_plan, tap_like
 from addernet_tf.models.external import external_model, external_problem, is_external
 from addernet_tf.models.resnet_cifar import resnet20, resnet32, resnet56, resnet_cifar
 from addernet_tf.models.resnet_imagenet import resnet18, resnet50
@@ -17,8 +17,8 @@ from addernet_tf.models.vgg_small import vgg_small
 
 __all__ = [
     "resnet20", "resnet32", "resnet56", "resnet_cifar", "vgg_small", "resnet18", "resnet50",
-    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan",
-    "model_name_problem",
+    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan", "tap_like",
+    "model_name_problem", "is_external",
 ]
 
 MODELS = {

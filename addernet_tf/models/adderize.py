@@ -6,8 +6,9 @@ import keras
 
 from addernet_tf import _validate
 from addernet_tf.layers import Adder2D, Tap
+from addernet_tf.models.taps import tap_layers
 
-__all__ = ["adderize", "adderize_plan", "Decision", "KEEP"]
+__all__ = ["adderize", "adderize_plan", "tap_like", "Decision", "KEEP"]
 
 KEEP = ("first", "last")
 
@@ -227,3 +228,54 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
                 weights = weights[:1]
             new.set_weights(weights)
     return new_model
+
+
+def _producer(layer):
+    return layer._inbound_nodes[0].input_tensors[0]._keras_history.operation
+
+
+def tap_like(model, student):
+    """`model`'s own layers (weights shared) with `"layer"` taps where `student` has them.
+
+    For the original CNN of an `adderize`d student: each of the student's
+    `"layer"` taps reads a converted layer, which keeps its conv's name, and
+    the view taps `model`'s layer of that name. Training the view trains
+    `model`. `Distiller` calls it for a teacher without taps.
+
+    Args:
+      model: the functional or Sequential CNN `student` was made from (or a
+        fresh copy of it).
+      student: an `adderize`d model.
+
+    Returns:
+      A functional `keras.Model` over `model`'s layers, with `Tap` layers.
+
+    Raises:
+      ValueError: a layer to tap is missing from `model` or has a fused
+        activation (its raw output is not a tensor of the graph).
+    """
+    source = _functional(model)
+    wanted = {}
+    for tap in tap_layers(student, "layer"):
+        wanted[_producer(tap).name] = tap
+    names = {layer.name: layer for layer in source.layers}
+    for name in wanted:
+        layer = names.get(name)
+        if layer is None:
+            raise ValueError(f"the student's tap {wanted[name].name!r} reads layer {name!r}, "
+                             f"which `model` {model.name!r} does not have")
+        if getattr(layer, "activation", keras.activations.linear) is not keras.activations.linear:
+            raise ValueError(
+                f"layer {name!r} of `model` {model.name!r} has a fused activation, so its raw "
+                "output cannot be tapped in place: use adderize(model, conv='conv', "
+                "copy_weights=True) as the teacher")
+
+    def call(layer, *args, **kwargs):
+        out = layer(*args, **kwargs)
+        tap = wanted.get(layer.name)
+        if tap is None:
+            return out
+        return Tap(tap.index, kind="layer", fan_in=tap.fan_in, name=f"{layer.name}_tap")(out)
+
+    return keras.models.clone_model(source, clone_function=lambda layer: layer,
+                                    call_function=call)

@@ -9,7 +9,7 @@ import addernet_tf
 import model_batches
 import tiny_cnns
 from addernet_tf.layers import Adder2D
-from addernet_tf.models import adderize_plan, get_model, tap_layers
+from addernet_tf.models import adderize_plan, get_model, tap_layers, tap_like
 from addernet_tf.opcount import count_ops
 from trainers import losses
 from trainers.distiller import Distiller
@@ -117,10 +117,30 @@ def test_bad_models_and_arguments():
         get_model("tiny_cnns:nope")
 
 
+def test_tap_like_shares_the_original_layers():
+    cnn = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="a"),
+                            keras.layers.Conv2D(4, 3, name="b"), keras.layers.BatchNormalization(),
+                            keras.layers.Conv2D(4, 3, name="c"), keras.layers.Flatten(),
+                            keras.layers.Dense(2)])
+    student = addernet_tf.adderize(cnn)
+    view = tap_like(cnn, student)
+    assert [t.name for t in tap_layers(view)] == ["b_tap", "c_tap"]
+    assert view.get_layer("b") is cnn.get_layer("b")
+    x, _ = model_batches.digits_batch(2, 16)
+    np.testing.assert_array_equal(view(x), cnn(x))
+    with pytest.raises(ValueError, match="reads layer 'b', which `model` 'other' does not have"):
+        tap_like(
+            keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3)], name="other"),
+            student)
+
+
 def test_distiller_names_the_first_tap_that_differs():
     student = addernet_tf.adderize(tiny_cnns.residual())
-    with pytest.raises(ValueError, match="the teacher has no 'layer' taps.*conv='conv'"):
+    with pytest.raises(ValueError, match="layer 'fused_relu' of `model` 'residual' has a fused "
+                                         "activation.*conv='conv', copy_weights=True"):
         Distiller(student, tiny_cnns.residual(), losses.AttentionLoss())
+    with pytest.raises(ValueError, match="the student has no 'block' taps: .*adderize makes 'layer' taps"):
+        Distiller(student, tiny_cnns.residual(), losses.AttentionLoss(), tap_kind="block")
     shorter = addernet_tf.adderize(tiny_cnns.residual(), keep=("first", "pointwise"),
                                    conv="conv")
     with pytest.raises(ValueError, match="3 'layer' taps and the teacher 2: tap 2 "
@@ -141,7 +161,8 @@ def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
     if spec == "keras:MobileNetV2":  # the smallest width: a few steps on 2 cores
         cnn = keras.applications.MobileNetV2(weights=None, classifier_activation=None,
                                              classes=10, input_shape=(size, size, 3), alpha=0.35)
-        student, teacher = addernet_tf.adderize(cnn), addernet_tf.adderize(cnn, conv="conv")
+        # The original CNN is the teacher: Distiller taps its layers in place.
+        student, teacher = addernet_tf.adderize(cnn), cnn
         assert sum(isinstance(layer, Adder2D) for layer in student.layers) == 34
     else:
         student = get_model(spec, conv="adder", **kwargs)
@@ -149,15 +170,17 @@ def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
     assert tap_layers(student) and not any(isinstance(layer, Adder2D) for layer in teacher.layers)
     feature_loss = losses.KernelFeatureLoss()
     distiller = Distiller(student, teacher, feature_loss, alpha=1.0, beta=1.0)
+    assert distiller.num_taps == len(tap_layers(student))
     distiller.compile(keras.optimizers.SGD(0.01, momentum=0.9),
                       keras.optimizers.SGD(0.01, momentum=0.9))
     x, y = model_batches.digits_batch(32, size)
-    before = [w.copy() for w in student.get_weights()]
+    before = [[w.copy() for w in net.get_weights()] for net in (student, teacher)]
     history = distiller.fit(x, y, batch_size=16, epochs=2, verbose=0).history
     assert np.all(np.isfinite(history["student_loss"])) and np.all(np.isfinite(history["feature"]))
     assert history["feature"][0] > 0
-    changed = [not np.array_equal(a, b) for a, b in zip(before, student.get_weights())]
-    assert sum(changed) > len(changed) // 2
+    for net, old in zip((student, teacher), before):
+        changed = [not np.array_equal(a, b) for a, b in zip(old, net.get_weights())]
+        assert sum(changed) > len(changed) // 2, net.name
 
 
 def test_trainer_and_export_take_an_adderized_model(tmp_path):
