@@ -153,6 +153,15 @@ def test_distiller_names_the_first_tap_that_differs():
         Distiller(student, wider, losses.AttentionLoss())
 
 
+# One converted layer per model, its adder pairs by hand: OH·OW·filters·(kh·kw·c_in).
+# residual with_bn: 16×16 SAME 3×3, 8 → 8. sequential c2: c1's VALID 3×3 leaves
+# 14×14, stride 2 SAME → 7×7, 8 → 8. MobileNetV2 (α 0.35) Conv_1: 1×1 at 32/32 = 1×1,
+# 112 (= 320·0.35 rounded to a multiple of 8) → 1280 (kept at α < 1).
+HAND_COUNTS = {"tiny_cnns:residual": ("with_bn", 16 * 16 * 8 * (3 * 3 * 8)),
+               "tiny_cnns:sequential": ("c2", 7 * 7 * 8 * (3 * 3 * 8)),
+               "keras:MobileNetV2": ("Conv_1", 1 * 1 * 1280 * (1 * 1 * 112))}
+
+
 @pytest.mark.parametrize("spec,size", [("tiny_cnns:residual", 16), ("tiny_cnns:sequential", 16),
                                        ("keras:MobileNetV2", 32)])
 def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
@@ -168,6 +177,9 @@ def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
         student = get_model(spec, conv="adder", **kwargs)
         teacher = get_model(spec, conv="conv", **kwargs)
     assert tap_layers(student) and not any(isinstance(layer, Adder2D) for layer in teacher.layers)
+    layer, pairs = HAND_COUNTS[spec]
+    row = {row.name: row for row in count_ops(student).layers}[layer]
+    assert (row.kind, row.macs, row.mul, row.add) == ("adder", pairs, 0, 2 * pairs)
     feature_loss = losses.KernelFeatureLoss()
     distiller = Distiller(student, teacher, feature_loss, alpha=1.0, beta=1.0)
     assert distiller.num_taps == len(tap_layers(student))
@@ -210,3 +222,15 @@ def test_trainer_and_export_take_an_adderized_model(tmp_path):
     want = np.exp(logits - logits.max(-1, keepdims=True))
     want /= want.sum(-1, keepdims=True)
     np.testing.assert_allclose(np.log(got), np.log(want), atol=1e-4)
+
+
+def test_a_keras_application_by_name_is_built_without_weights_and_gives_logits():
+    student = get_model("keras:MobileNetV2", num_classes=7, conv="adder", input_shape=(32, 32, 3),
+                        name="student")
+    teacher = get_model("keras:MobileNetV2", num_classes=7, conv="conv", input_shape=(32, 32, 3))
+    assert student.name == "student" and student.output_shape == (None, 7)
+    assert sum(isinstance(layer, Adder2D) for layer in student.layers) == 34
+    assert len(tap_layers(teacher)) == 34
+    x, _ = model_batches.digits_batch(2, 32)
+    logits = teacher(x)
+    assert not np.allclose(np.sum(logits, -1), 1.0)  # no softmax on top
