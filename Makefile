@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 # Everything the project needs is installed by these rules: `make demo` and
 # `make test` work on a fresh machine with nothing installed by hand.
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Builds the adder op library with g++ (and nvcc) and TensorFlow's own compile flags.
 
 `pip install --no-build-isolation -e .` (what `make` runs) compiles

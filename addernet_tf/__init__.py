@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """addernet_tf: Adder Neural Networks and PKKD distillation for TensorFlow / Keras 3.
 
 Importing the package loads the compiled adder op (if built), registers its

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Files and folders that appear whole or not at all (Keras- and TF-free).
 
 Every file that a later step reads is written under a temporary name in its

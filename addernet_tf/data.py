@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """tf.data input pipelines for the PKKD trainer: CIFAR-10/100, MNIST, ImageNet, digits,
 and images from a folder.
 

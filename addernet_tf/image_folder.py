@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Real images from a folder, in the layout `keras.utils.image_dataset_from_directory` reads.
 
     DIR/train/<class>/*.jpg|jpeg|png|bmp

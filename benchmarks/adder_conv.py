@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Adder convolution vs `tf.nn.conv2d` on ResNet-20 CIFAR layer shapes.
 
     python -m benchmarks.adder_conv [--batch 32] [--repeats 5] [--json]

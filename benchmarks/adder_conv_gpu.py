@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CUDA adder kernels vs cuDNN convolution of the same shapes, through PyTorch.
 
     python3 -m benchmarks.adder_conv_gpu [--batch 32] [--repeats 10] [--json]

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Is PKKD's feature loss healthy? Three checks on a real run, one line each.
 
     python -m benchmarks.pkkd_health --flagfile=configs/demo_digits.flags \\

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Speed of one PKKD training step, relative to the same step with a CNN student.
 
     python -m benchmarks.train_step [--batch_size 32] [--image_size 32] [--model resnet20]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 # Builds the op library //custom_ops:_adder_ops.so with Debian's Bazel, offline,
 # from the same sources and flags as the pip build (see custom_ops/BUILD).
 #

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The target flags of the CPU kernels, for setup.py and custom_ops/bazel_build.sh.
 
 `-march=$ADDERNET_TF_MARCH` (default `native`), plus `-mno-avx512fp16` where

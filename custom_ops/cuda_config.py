@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """How this machine builds the CUDA kernels, for setup.py, `make cuda-check` and Bazel.
 
 Environment:

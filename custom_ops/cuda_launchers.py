@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CUDA launchers of custom_ops/cc/kernels, built and called through their C ABI.
 
 For callers without TensorFlow (the GPU machines we test on have none):

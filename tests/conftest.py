@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Session-wide test plumbing: long child processes started ahead, one shared trained run.
 
 Most of this suite's time goes to child processes (trainings, exports, the QAT

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`addernet_tf.cli`: every program's command line ends in one line, with the right status."""
 
 import re

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """TensorFlow's start-up noise kept off the terminal (`addernet_tf._quiet`)."""
 
 import os

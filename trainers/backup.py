@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Training state saved every epoch, whole or not at all, and resumed from.
 
 A `Backup` keeps its folder as

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """BatchNorm statistics re-estimated with the current weights before evaluation.
 
 An adder network's layer outputs move fast in training: AdderNet's adaptive

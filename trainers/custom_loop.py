@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A training loop for where Keras `fit` cannot go: `MultiWorkerMirroredStrategy`.
 
 Keras 3 `fit` is broken under `MultiWorkerMirroredStrategy`

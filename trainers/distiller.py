@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`Distiller`: teacher CNN and student ANN trained in one `train_step`.
 
 One forward pass of each network per step. The teacher learns from

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Command-line flags of `trainers.pkkd`, with working defaults and one-line checks.
 
 `define_flags()` registers them (only the programs call it, so importing the

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """history.csv: one row per finished epoch, rewritten whole after each.
 
 `keras.callbacks.CSVLogger(append=True)` appends to the file in place: a kill

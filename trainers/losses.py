@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Distillation losses as plug-ins of the one `Distiller`.
 
 Every loss returns a PER-EXAMPLE vector `[N]`, so the distiller can divide the

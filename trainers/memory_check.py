@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A training step's memory, estimated before any data is read, and checked.
 
 A batch or image size far too large for the machine used to end with the

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """What a person watches while a run trains: one progress line, one warning.
 
 The `Distiller` logs every scalar it has (σ, ‖ρ‖ and L_mid of every tap):

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Train an ANN student (and its CNN teacher) with PKKD or a baseline method.
 
     python -m trainers.pkkd --flagfile=configs/resnet32_cifar100.flags

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Pictures of a run or a study (PNG, matplotlib), written into `<DIR>/report/`.
 
     python -m trainers.report DIR      # a trainers.pkkd run, or a trainers.study folder

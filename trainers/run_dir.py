@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A run's folder, checked before any work: its manifest, and a finished run recognised.
 
 `prepare(config)` runs first in `trainers.pkkd.train`:

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`--distribution_strategy` → a `tf.distribute.Strategy`, and what differs per worker.
 
     default       `tf.distribute.get_strategy()`: one device.

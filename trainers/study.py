@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Multi-seed studies: every (method, seed) trained as an ordinary run, then summarized.
 
     python -m trainers.study --flagfile=configs/demo_digits.flags --methods=cnn,ann,kd,pkkd \\

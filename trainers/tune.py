@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """KerasTuner search over PKKD's loss weights, kernel-map sigmas and learning rate.
 
     python -m trainers.tune --flagfile=configs/resnet20_cifar10.flags --tuner=bayesian \\

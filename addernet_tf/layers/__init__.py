@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Keras 3 layers: the adder convolution, distillation taps, kernel-map heads."""
 
 from addernet_tf.layers.adder_conv2d import Adder2D, adaptive_gradient

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`Adder2D`: the Keras 3 layer over the adder convolution op."""
 
 import math

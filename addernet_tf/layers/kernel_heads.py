@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """PKKD's kernel-map heads (Eq. 7, 8, 11, 12): σ-kernel, then a linear map ρ.
 
 A head turns one tapped feature map of the teacher CNN or of the student ANN

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`Tap`: an identity layer that marks a distillation point in a model."""
 
 import keras

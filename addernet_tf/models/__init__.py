@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Model builders: each network as a CNN teacher (`conv="conv"`) or an ANN student (`"adder"`).
 
 Every builder returns a functional `keras.Model` from `[N, H, W, C]` images

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Layers, blocks and argument checks shared by every model family.
 
 `LayerBuilder` is the one place where a CNN teacher and its ANN student differ:

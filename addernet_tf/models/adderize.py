@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`adderize`: any functional or Sequential Keras CNN as an adder network with PKKD taps."""
 
 import collections

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Models named `keras:<application>` or `module:function`, built as a CNN and `adderize`d."""
 
 import importlib

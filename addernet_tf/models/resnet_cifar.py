@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """CIFAR ResNets (depth 6n + 2) as in AdderNet: ResNet-20, -32, -56."""
 
 import keras

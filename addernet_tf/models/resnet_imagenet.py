@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """ImageNet ResNets as in AdderNet: ResNet-18 (basic blocks) and ResNet-50 (bottlenecks)."""
 
 import keras

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Finding a model's distillation taps and exposing them as outputs."""
 
 import keras

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """VGG-small for CIFAR, as in AdderNet's Table 2."""
 
 import keras

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The adder convolution op: compiled kernels and their builtin-op twin."""
 
 from addernet_tf.ops.adder_conv import active_backend, adder_conv2d

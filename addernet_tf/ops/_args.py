@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Argument checks shared by the custom adder op and its builtin twin.
 
 Both backends accept exactly the same arguments and reject the same bad ones

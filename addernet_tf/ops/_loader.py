@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Loads the compiled op library once.
 
 The library is `_adder_ops.so` beside this file (built by `pip install -e .`

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The adder convolution on the compiled kernels, with AdderNet gradients.
 
 `adder_conv2d` runs `Addernet>AdderConv2D` when the op library is loaded and

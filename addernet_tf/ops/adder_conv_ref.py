@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Adder convolution built only from TensorFlow ops that are TFLite builtins.
 
 This is the slow, simple twin of the compiled `Addernet>AdderConv2D` op: the

@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // Runs the project's CUDA kernels on the CPU, for testing their index
 // arithmetic, tiling and synchronization where there is no GPU. Force-included
 // (g++ -include) before a .cu.cc compiled as C++ with ADDERNET_CUDA_EMULATION.

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Smoke test of `benchmarks.adder_conv`: it runs to the end, with memory
 figures where TensorFlow gives CPU allocator statistics and a one-line note
 (never a crash) where it cannot."""

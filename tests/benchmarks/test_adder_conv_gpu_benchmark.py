@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """benchmarks/adder_conv_gpu.py where it cannot run: a clear one-line reason, no traceback.
 
 Its timings need a GPU with PyTorch and nvcc (see the module docstring); the

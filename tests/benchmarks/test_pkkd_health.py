@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`benchmarks.pkkd_health`: the three health checks on a tiny real run."""
 
 import math

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Smoke test of `benchmarks.train_step`: a tiny run prints one JSON line of sane ratios."""
 
 import json

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Input pipelines: digits (real, offline), tfds sets through `tfds.testing.mock_data`,
 the validation carve, downloads (probe and fail-fast errors) for a data set that is not
 prepared, and argument checks.

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`dataset="image_folder"`: a folder of class folders, checked, decoded, normalized, trained on."""
 
 import os

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`addernet_tf.export`: one tiny digits run, exported in every format.
 
 The SavedModel must serve from a process that never imports addernet_tf and

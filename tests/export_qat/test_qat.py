@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`addernet_tf.export.qat`: quantization-aware training with tfmot (tf_keras) to an int8 TFLite model.
 
 Everything runs in child processes: the trainer (Keras 3, tests/conftest.py's

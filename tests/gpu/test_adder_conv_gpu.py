@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CUDA launchers against the float64 NumPy reference (tests/ops/numpy_reference.py).
 
 Every case runs on both backends of custom_ops/cuda_launchers.py: "cuda" (skipped, with the

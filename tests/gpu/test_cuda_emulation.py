@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CPU emulation that tests/gpu relies on: barriers and shared memory behave as on a GPU."""
 
 import ctypes

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`Adder2D`: output, shapes, config and saving, adaptive gradient, bad arguments."""
 
 import os

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Kernel maps (Eq. 7, 8), heads with ρ (Eq. 11, 12), the head factory, and `Tap`."""
 
 import math

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Small real image batches for the model tests: scikit-learn's 8×8 digits, offline."""
 
 import functools

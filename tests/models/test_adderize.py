@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`adderize`: ordinary Keras CNNs (functional, Sequential, keras.applications) as adder
 networks with PKKD taps, paired by position with their tapped teachers."""
 

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Model builders: shapes, CNN/ANN parity, layer inventory, ops count, argument checks, training."""
 
 import functools

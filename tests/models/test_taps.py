@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Distillation taps: count, order, placement, shapes, CNN/ANN equality, `with_taps`."""
 
 import functools

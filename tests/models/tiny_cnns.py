@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Small ordinary Keras CNNs for the adderize tests (importable as `tiny_cnns:<name>`)."""
 
 import keras

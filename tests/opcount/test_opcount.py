@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`addernet_tf.opcount`: exact counts on hand-built models, the paper's figures, the CLI."""
 
 import functools

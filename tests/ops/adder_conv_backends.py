@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The two adder conv2d backends under test, by name.
 
 "custom" is the compiled op. When its library cannot be loaded, tests that ask

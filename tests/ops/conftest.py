@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Fixtures: every ops test runs against both adder convolution backends."""
 
 import pytest

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Float64 NumPy adder convolution, written straight from the formulas.
 
 Deliberately independent of the TensorFlow code: it pads explicitly and walks

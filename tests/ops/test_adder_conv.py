@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Values and gradients of the adder convolution, on both backends.
 
 Everything is compared with the float64 NumPy reference (numpy_reference.py).

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Bad arguments: the error names the argument (in backticks) and shows the value."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The builtin-op twin converts to TFLite with builtin ops only (no Flex)."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """SavedModel round trip. For the compiled op the reload runs in a fresh process
 that only imports `addernet_tf`, proving that import re-registers the op and
 its gradients."""

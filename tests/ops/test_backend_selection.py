@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Which backend `adder_conv2d` uses, and the fallback when the library is missing.
 
 Each case runs in a fresh interpreter: the library is loaded once per process.

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CPU build's target flags compile TensorFlow's headers on every x86-64 target.
 
 TF's bundled Eigen fails to compile with AVX512-FP16 on (Sapphire Rapids and

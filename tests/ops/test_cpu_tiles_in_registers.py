@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The CPU kernels' register tiles stay in registers on every x86-64 target.
 
 Issue 14: built for AVX2 (16 ymm registers, GCC's generic tuning) the forward

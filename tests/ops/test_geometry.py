@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`addernet_tf.ops.geometry` against TensorFlow's own convolution geometry and a plain loop."""
 
 import itertools

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The op library registers GPU kernels exactly when it was built with CUDA.
 
 Whether it should have been is custom_ops/cuda_config.py's decision, the one

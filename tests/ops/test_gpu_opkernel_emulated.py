@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The GPU OpKernels (adder_conv2d_op_gpu.cc) run inside TensorFlow, without a GPU.
 
 custom_ops/cuda_launchers.build_emulated_opkernels() compiles that file with

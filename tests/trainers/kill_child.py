@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A `trainers.pkkd` run that SIGKILLs itself at a chosen point (a test helper).
 
     python tests/trainers/kill_child.py KILL_AT [trainer flags...]

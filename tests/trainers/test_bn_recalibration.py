@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """BN statistics re-estimated with the current weights (`trainers.bn_recalibration`)."""
 
 import keras

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """One test per way a run used to lose work or die without a message (issue 20).
 
 The kill-anywhere chains are in test_kill_anywhere.py; here each defect is

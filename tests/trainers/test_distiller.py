@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`Distiller`: the teacher never sees the KD loss; every method trains; both evaluate."""
 
 import keras

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`--distribution_strategy`: mirrored on 2 CPU replicas, multi_worker with 2 local workers.
 
 A process holds one multi-device strategy, and the CPU split must come before

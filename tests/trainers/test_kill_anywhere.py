@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A run killed anywhere, inside every kind of save included, ends as if never killed.
 
 Two chains of interrupted runs of one tiny PKKD configuration, each finished

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Every student loss against an independent reference written from its definition.
 
 The expectations here never come from `trainers.losses`: each loss is written

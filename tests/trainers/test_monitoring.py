@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """The progress line and the σ-bound warning (`trainers.monitoring`)."""
 
 import io

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`python -m trainers.pkkd`: flags, configs, a tiny real run, fixed teachers, NaN stop."""
 
 import glob

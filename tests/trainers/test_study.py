@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`trainers.study`: statistics checked by hand, failed runs kept, a killed study resumed."""
 
 import json

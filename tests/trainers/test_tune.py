@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`python -m trainers.tune`: real tiny searches, resume, tied alpha = beta, hyperband, errors."""
 
 import gc

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """nvcc actions for the CUDA sources of a library, per @local_cuda//:defs.bzl.
 
     nvcc_objects(name, srcs, hdrs) -> labels of the objects (empty when CUDA is off)

@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """@local_cuda: whether the op library gets its GPU kernels, and how to build them.
 
 The decision is custom_ops/cuda_config.py's, the same one setup.py (the pip

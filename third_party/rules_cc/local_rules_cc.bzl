@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """A tiny offline stand-in for @rules_cc.
 
 Bazel 4's own tools (@bazel_tools//tools/cpp, the generated @local_config_cc)

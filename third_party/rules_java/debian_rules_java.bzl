@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """@rules_java from Debian's bazel-rules-java package, found at fetch time.
 
 Bazel 4 loads `@rules_java//java:defs.bzl` from @bazel_tools//tools/jdk (its

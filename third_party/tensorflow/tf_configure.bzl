@@ -1,3 +1,4 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """@local_tensorflow: the headers and framework library of a pip TensorFlow.
 
 The repository is made from whatever TensorFlow the Python interpreter in

@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // CPU kernels of the adder convolution, free of TensorFlow headers.
 //
 // Layouts: input NHWC [N, H, W, C], filter [KH, KW, C, O], output NHWC

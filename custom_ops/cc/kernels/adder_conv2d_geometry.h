@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // Geometry of one adder convolution, shared by the CPU and CUDA kernels and
 // the TF OpKernels. Plain C++: no TensorFlow or CUDA headers.
 //

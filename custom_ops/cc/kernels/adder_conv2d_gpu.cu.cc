@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // CUDA kernels of the adder convolution and their launchers
 // (adder_conv2d_gpu.h). Compiled by nvcc as CUDA (`-x cu`); no TF headers.
 //

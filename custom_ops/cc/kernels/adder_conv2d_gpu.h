@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // CUDA launchers of the adder convolution: raw device pointers in, work
 // queued on `stream`, nothing synchronized. Plain C++ declarations, so the TF
 // GPU OpKernel (g++, TF's headers) and the kernels (nvcc, CUDA 13) never share

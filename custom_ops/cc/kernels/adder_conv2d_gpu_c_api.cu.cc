@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // A C ABI over the CUDA launchers, for callers without TensorFlow: the GPU
 // tests (ctypes + CuPy) and benchmarks/adder_conv_gpu.py (ctypes + PyTorch).
 //

@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // CPU OpKernels of Addernet>AdderConv2D and its two gradient ops: validation
 // and geometry in adder_conv2d_op_base.h, arithmetic in adder_conv2d_cpu.h.
 

@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // The part of the adder OpKernels that does not depend on the device:
 // attributes, input validation (InvalidArgumentError naming the argument) and
 // the geometry handed to the CPU and CUDA kernels.

@@ -1,3 +1,4 @@
+// Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 // GPU OpKernels of Addernet>AdderConv2D and its two gradient ops: validation
 // and geometry in adder_conv2d_op_base.h, the work in the CUDA launchers of
 // adder_conv2d_gpu.h, queued on the op's stream. Compiled with g++ and TF's
