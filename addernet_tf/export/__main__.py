@@ -6,13 +6,16 @@ import json
 from absl import flags, logging
 
 from addernet_tf import cli
-from addernet_tf.export.formats import FORMATS, export
+from addernet_tf.export.formats import FORMATS, OPS, export
 
 
 def define_flags():
     flags.DEFINE_string("model_dir", None, "A finished trainers.pkkd run (student.keras, "
                         "summary.json).")
     flags.DEFINE_enum("format", "saved_model", FORMATS, "The export format.")
+    flags.DEFINE_enum("op", "builtin", OPS, "saved_model: builtin (portable: TensorFlow's own "
+                      "ops) or compiled (the Addernet>AdderConv2D kernel; the server must "
+                      "load addernet_tf's op library).")
     flags.DEFINE_string("out", None, "Where to write: a directory for saved_model, a .tflite "
                         "file otherwise (its parent directory must exist).")
     flags.DEFINE_integer("calibration_images", 200, "tflite_int8: train images to calibrate "
@@ -26,14 +29,23 @@ def define_flags():
 
 
 # The flags every export needs: the first one missing, as one line.
-rules = cli.required(("model_dir", "must name a finished training run"), ("out", "must be given"))
+_required = cli.required(("model_dir", "must name a finished training run"),
+                         ("out", "must be given"))
+
+
+def rules(values):
+    """The first broken rule across the flags, as one line, or None."""
+    if values.op != "builtin" and values.format != "saved_model":
+        return f"--op={values.op}: only applies to --format=saved_model"
+    return _required(values)
 
 
 def report(result):
     """`export`'s result in sentences."""
     size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
-    lines = [f"wrote {result['format']} to {result['path']}{size}: {result['input']} images "
-             f"(0..255) in, {result['output']} probabilities out"]
+    ops = " (compiled adder op)" if result.get("op") == "compiled" else ""
+    lines = [f"wrote {result['format']}{ops} to {result['path']}{size}: {result['input']} "
+             f"images (0..255) in, {result['output']} probabilities out"]
     if "agreement" in result:
         n = result["eval_images"]
         lines.append(
@@ -46,7 +58,7 @@ def report(result):
 
 def main(values):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines while saving
-    kwargs = {}
+    kwargs = {"op": values.op} if values.format == "saved_model" else {}
     if values.format == "tflite_int8":
         kwargs = dict(calibration_images=values.calibration_images,
                       eval_images=values.eval_images, data_dir=values.data_dir)

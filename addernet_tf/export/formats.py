@@ -10,10 +10,14 @@ from addernet_tf import _atomic
 from addernet_tf.export import litert, serving
 from addernet_tf.export.int8 import int8_friendly
 from addernet_tf.export.run import open_run, uint8_images
+from addernet_tf.ops import _loader
 
-__all__ = ["FORMATS", "check_out", "export_saved_model", "export_tflite", "export"]
+__all__ = ["FORMATS", "OPS", "check_out", "export_saved_model", "export_tflite", "export"]
 
 FORMATS = ("saved_model", "tflite", "tflite_int8")
+# How a SavedModel computes the adder layers: TensorFlow's builtin ops (portable,
+# the default) or the compiled `Addernet>AdderConv2D` (needs the op library).
+OPS = ("builtin", "compiled")
 
 # What a SavedModel folder holds; one holding only these (a SavedModel, or one
 # that an older export left half-written) is replaced by the next export.
@@ -53,13 +57,18 @@ def _described(format_name, out, info):
             "num_classes": info.num_classes, "image_size": info.image_size}
 
 
-def export_saved_model(model_dir, out):
+def export_saved_model(model_dir, out, op="builtin"):
     """Writes a run's student as a SavedModel with a `serving_default` signature.
 
     The signature takes `images`: uint8 `[N, H, W, 3]` (0..255, RGB, at the
-    run's image size) and returns `{"probabilities": float32 [N, K]}`; the
-    normalization is inside and every op is a TensorFlow builtin, so
-    `tf.saved_model.load(out)` works without addernet_tf.
+    run's image size) and returns `{"probabilities": float32 [N, K]}`, the
+    normalization inside. With `op="builtin"` every op is a TensorFlow
+    builtin, so `tf.saved_model.load(out)` works without addernet_tf. With
+    `op="compiled"` the graph keeps `Addernet>AdderConv2D`, the compiled
+    kernel (within 2x of conv on a CPU where the twin is far slower); the
+    process that loads it must first load the op library:
+    `tf.load_op_library(".../addernet_tf/ops/_adder_ops.so")` (or
+    `import addernet_tf`), and TF Serving needs the same library linked in.
 
     Args:
       model_dir: a finished `trainers.pkkd` run.
@@ -67,17 +76,25 @@ def export_saved_model(model_dir, out):
         an existing SavedModel there, whole or half-written, is replaced). It
         is built beside `out` and swapped in: a killed export leaves the
         previous one.
+      op: one of `OPS`.
 
     Returns:
-      dict: "format", "path", "input", "output", "num_classes", "image_size".
+      dict: "format", "path", "input", "output", "num_classes", "image_size",
+      "op".
 
     Raises:
-      ValueError: a bad `model_dir` or `out`.
+      ValueError: a bad `model_dir`, `out` or `op`, or `op="compiled"` where
+        the op library is not loaded.
     """
+    if op not in OPS:
+        raise ValueError(f"`op` must be one of {', '.join(OPS)}, got {op!r}")
     out = check_out(out, "saved_model")
+    if op == "compiled" and _loader.library() is None:
+        raise ValueError(f"op='compiled' needs the compiled adder op, which is not loaded "
+                         f"({_loader.load_error()})")
     run = open_run(model_dir)
-    serving.write_saved_model(run.reference, run.info, out)
-    return _described("saved_model", out, run.info)
+    serving.write_saved_model(run.student if op == "compiled" else run.reference, run.info, out)
+    return {**_described("saved_model", out, run.info), "op": op}
 
 
 def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_images=1000,
@@ -146,15 +163,16 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
 def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-builtin
     """`export_saved_model` or `export_tflite` by `format` (one of `FORMATS`).
 
-    `kwargs` go to `export_tflite` (calibration_images, eval_images,
-    data_dir) for "tflite_int8". Returns that function's dict.
+    `kwargs` go to `export_saved_model` (op) for "saved_model" and to
+    `export_tflite` (calibration_images, eval_images, data_dir) for
+    "tflite_int8". Returns that function's dict.
     """
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "saved_model":
-        if kwargs:
-            raise ValueError(f"saved_model takes no options, got {sorted(kwargs)}")
-        return export_saved_model(model_dir, out)
+        if set(kwargs) - {"op"}:
+            raise ValueError(f"saved_model takes only `op`, got {sorted(kwargs)}")
+        return export_saved_model(model_dir, out, **kwargs)
     if format == "tflite" and kwargs:
         raise ValueError(f"tflite takes no options, got {sorted(kwargs)}")
     return export_tflite(model_dir, out, int8=format == "tflite_int8", **kwargs)
