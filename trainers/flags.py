@@ -6,14 +6,18 @@ trainer modules defines nothing); `validate(FLAGS)` returns the first problem
 as one line naming the flag, or None.
 """
 
+import functools
 import math
 import types
 
 from absl import flags
 
 from addernet_tf import cli, data
+from addernet_tf.layers import TAP_KINDS
 from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
 from addernet_tf.models import MODELS, model_name_problem
+from trainers.distiller import TEACHER_MODES
+from trainers.losses import TEACHER_HEADS
 from trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "OPERATIONAL",
@@ -31,7 +35,8 @@ OPERATIONAL = ("model_dir", "verbose", "log_every_steps", "download", "data_dir"
 def define_flags(flag_values=flags.FLAGS):
     """Registers every trainer flag on `flag_values` (absl's global `FLAGS`)."""
     d = cli.Definer(flag_values, module=__name__)
-    d.DEFINE_string("dataset", "cifar10", f"One of {', '.join(data.DATASETS)}.")
+    d.DEFINE_enum("dataset", "cifar10", data.DATASETS, "The data set (image_folder: a folder "
+                  "of class folders, see --data_dir).")
     d.DEFINE_string("data_dir", None, "tfds data directory (default: tfds' own); for "
                     "--dataset=image_folder, the folder (DIR/train/<class>/<images>, and "
                     "DIR/test/<class>/ if there is one).")
@@ -47,24 +52,26 @@ def define_flags(flag_values=flags.FLAGS):
              "addernet_tf.adderize: 'keras:<application>' (e.g. keras:ResNet50V2, built "
              "without pretrained weights) or 'module:function' (function(num_classes=, "
              "input_shape=) returns the CNN).")
-    d.DEFINE_string("method", "pkkd", f"One of {', '.join(METHODS)}: cnn and ann train one "
-                    "network on cross-entropy; the others distill a CNN into the ANN.")
-    d.DEFINE_string("teacher", "progressive", "progressive (trained alongside) or fixed.")
+    d.DEFINE_enum("method", "pkkd", METHODS, "cnn and ann train one network on "
+                  "cross-entropy; the others distill a CNN into the ANN.")
+    d.DEFINE_enum("teacher", "progressive", TEACHER_MODES, "progressive (trained alongside) "
+                  "or fixed.")
     d.DEFINE_string("teacher_checkpoint", None, "fixed teacher: a .weights.h5 or .keras file of "
                     "the CNN; without it the teacher is trained first for --teacher_epochs.")
     d.DEFINE_integer("teacher_epochs", None, "Epochs of the fixed teacher's own training "
                      "(default: --epochs).")
     d.DEFINE_boolean("kernel", True, "pkkd: kernel maps (Laplace / Gaussian-alike).")
     d.DEFINE_boolean("rho", True, "pkkd: the 1x1 convolution rho on each head.")
-    d.DEFINE_string("teacher_heads", "fixed", "pkkd: fixed or learn (sigma_c and rho_c).")
+    d.DEFINE_enum("teacher_heads", "fixed", TEACHER_HEADS, "pkkd: fixed or learn (sigma_c "
+                  "and rho_c).")
     d.DEFINE_boolean("standardize_maps", True, "pkkd: compare the heads' outputs standardized "
                      "per channel (L_mid per channel = 2 - 2 corr; a flat map cannot win); "
                      "false: the plain MSE of Eq. 13.")
-    d.DEFINE_string("kernel_direction", "rising", f"pkkd: one of {', '.join(DIRECTIONS)}: "
-                    "both maps rise with their layer's output (the Laplace kernel "
-                    "exp(-|x-f|_1/sigma_a)), or both fall (Eq. 7/8's printed signs).")
-    d.DEFINE_string("tap", "layer", "Distilled features: layer (raw conv/adder outputs) or "
-                    "block (block outputs).")
+    d.DEFINE_enum("kernel_direction", "rising", DIRECTIONS, "pkkd: both maps rise with "
+                  "their layer's output (the Laplace kernel exp(-|x-f|_1/sigma_a)), or both "
+                  "fall (Eq. 7/8's printed signs).")
+    d.DEFINE_enum("tap", "layer", TAP_KINDS, "Distilled features: layer (raw conv/adder "
+                  "outputs) or block (block outputs).")
     d.DEFINE_float("alpha", 1.0, "Weight of the logit KD term (Eq. 14).")
     d.DEFINE_float("beta", 1.0, "Weight of the feature loss (Eq. 14).")
     d.DEFINE_float("temperature", 1.0, "KD temperature.")
@@ -89,9 +96,9 @@ def define_flags(flag_values=flags.FLAGS):
                      "--model_dir (finished or not) before training.")
     d.DEFINE_boolean("force", False, "Skip the check that refuses a batch or image size "
                      "whose estimated memory does not fit.")
-    d.DEFINE_string("distribution_strategy", "default", f"One of {', '.join(STRATEGIES)}: "
-                    "one device; mirrored over this machine's GPUs (or --cpu_replicas CPU "
-                    "devices); multi_worker over the workers TF_CONFIG lists.")
+    d.DEFINE_enum("distribution_strategy", "default", STRATEGIES, "default: one device; "
+                  "mirrored over this machine's GPUs (or --cpu_replicas CPU devices); "
+                  "multi_worker over the workers TF_CONFIG lists.")
     d.DEFINE_integer("cpu_replicas", 0, "mirrored without GPUs: split the CPU into this many "
                      "logical devices, one replica each (0 = leave the devices alone).")
     d.DEFINE_integer("seed", 0, "Random seed (weights, data order, augmentation).")
@@ -104,17 +111,35 @@ def _bad(flag, value, what):
     return f"--{flag}={value}: {what}"
 
 
+@functools.lru_cache(maxsize=None)
+def _checked_by_parser():
+    """(name, parser) of the flags whose parser refuses bad values (choices, --model)."""
+    values = flags.FlagValues()
+    define_flags(values)
+    return tuple((name, values[name].parser) for name in sorted(values)
+                 if isinstance(values[name].parser, (flags.EnumParser, cli.CheckedString)))
+
+
+def _parser_problem(f):
+    """The first value of `f` that its flag's own parser refuses (for settings that
+    were not parsed from a command line: `defaults`, a tuner's trial), or None."""
+    for name, parser in _checked_by_parser():
+        value = getattr(f, name)
+        if isinstance(parser, flags.EnumParser) and value not in parser.enum_values:
+            return _bad(name, value, f"must be one of {', '.join(parser.enum_values)}")
+        if isinstance(parser, cli.CheckedString):
+            try:
+                parser.parse(value)
+            except ValueError as e:
+                return _bad(name, value, cli.first_line(e))
+    return None
+
+
 def validate(f):
     """First problem with the parsed flags `f`, as one line, or None."""
-    if model_name_problem(f.model):
-        return _bad("model", f.model, model_name_problem(f.model))
-    choices = (("dataset", data.DATASETS), ("method", METHODS),
-               ("teacher", ("progressive", "fixed")), ("teacher_heads", ("fixed", "learn")),
-               ("tap", ("layer", "block")), ("distribution_strategy", STRATEGIES),
-               ("kernel_direction", DIRECTIONS))
-    for flag, allowed in choices:
-        if getattr(f, flag) not in allowed:
-            return _bad(flag, getattr(f, flag), f"must be one of {', '.join(allowed)}")
+    problem = _parser_problem(f)
+    if problem:
+        return problem
     for flag in ("alpha", "beta", "weight_decay", "momentum", "adaptive_eta"):
         value = getattr(f, flag)
         if not (math.isfinite(value) and value >= 0):

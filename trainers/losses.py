@@ -15,8 +15,11 @@ import tensorflow as tf
 from addernet_tf.layers import kernel_heads_for_taps
 from addernet_tf.layers.kernel_heads import DIRECTIONS, channel_moments
 
-__all__ = ["cross_entropy", "kd_loss", "FeatureLoss", "KernelFeatureLoss", "NSTLoss",
+__all__ = ["TEACHER_HEADS", "cross_entropy", "kd_loss", "FeatureLoss", "KernelFeatureLoss", "NSTLoss",
            "AttentionLoss", "SimilarityLoss", "FEATURE_LOSSES"]
+
+
+TEACHER_HEADS = ("fixed", "learn")
 
 
 def cross_entropy(labels, logits):
@@ -128,8 +131,9 @@ class KernelFeatureLoss(FeatureLoss):
                  teacher_heads="fixed", unit_rho=True, max_exponent=10.0, standardize_maps=True,
                  direction="rising", **kwargs):
         super().__init__(**kwargs)
-        if teacher_heads not in ("learn", "fixed"):
-            raise ValueError(f'`teacher_heads` must be "learn" or "fixed", got {teacher_heads!r}')
+        if teacher_heads not in TEACHER_HEADS:
+            raise ValueError(f"`teacher_heads` must be one of {TEACHER_HEADS}, got "
+                             f"{teacher_heads!r}")
         if not isinstance(standardize_maps, bool):
             raise ValueError(f"`standardize_maps` must be True or False, got {standardize_maps!r}")
         if direction not in DIRECTIONS:
