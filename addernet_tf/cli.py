@@ -100,6 +100,36 @@ def usage_line(error):
     return line[len("flag "):] if line.startswith("flag --") else line
 
 
+def parse(program, define_flags, argv=None, validate=None):
+    """Parses `argv` into fresh `FlagValues` (absl's FLAGS untouched); exits on a usage error.
+
+    For commands that are also called in process (`main(argv)`, as the
+    benchmarks are): the same one-line errors and exit status as `run`.
+
+    Args:
+      program: the name that starts every error line.
+      define_flags: `(flag_values) -> None`, registers the program's flags.
+      argv: the arguments, without the program name (default: `sys.argv[1:]`).
+      validate: `(values) -> str or None`, the first broken rule across flags.
+
+    Returns:
+      The parsed `flags.FlagValues`.
+    """
+    values = flags.FlagValues()
+    define_flags(values)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        rest = values([program, *argv])
+    except flags.Error as e:
+        fail(program, usage_line(e), USAGE)
+    if len(rest) > 1:
+        fail(program, f"unexpected arguments: {' '.join(rest[1:])}", USAGE)
+    problem = validate(values) if validate else None
+    if problem:
+        fail(program, problem, USAGE)
+    return values
+
+
 def run(program, define_flags, main, validate=None, errors=(ValueError, RuntimeError, OSError),
         argv=None):
     """Defines the flags, parses `argv` and runs `main(FLAGS)` under absl; exits.

@@ -18,7 +18,6 @@ Each op is timed inside one `tf.function` that runs it `--inner` times in a
 squeeze every ratio toward 1); the best of `--repeats` calls is kept.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from addernet_tf import cli
 from addernet_tf.ops import _loader, active_backend
 from addernet_tf.ops.adder_conv import adder_conv2d_custom
 from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
@@ -167,15 +167,19 @@ def _mem_ratio(mem, name):
     return mem[name] / max(mem["conv"], 1)
 
 
+def define_flags(flag_values):
+    d = cli.Definer(flag_values, module=__name__)
+    d.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
+    d.DEFINE_integer("inner", 10, "Op calls per timed tf.function call.", lower_bound=1)
+    d.DEFINE_integer("repeats", 5, "Timed calls; the best is kept.", lower_bound=1)
+    d.DEFINE_integer("reference_inner", 1, "Loop count for the (slow) builtin-op twin.",
+                     lower_bound=1)
+    d.DEFINE_boolean("json", False, "One JSON line per shape.")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--inner", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reference_inner", type=int, default=1,
-                        help="loop count for the (slow) builtin-op twin")
-    parser.add_argument("--json", action="store_true", help="one JSON line per shape")
-    args = parser.parse_args(argv)
+    """Runs the benchmark on `argv` (without the program name; default sys.argv[1:])."""
+    args = cli.parse("adder_conv", define_flags, argv)
     if active_backend() != "custom":
         raise SystemExit("the compiled op library is not loaded: run `make` first")
 

@@ -37,7 +37,6 @@ configuration rotated every round, so drift in clock speed or machine load
 hits them alike; the median per configuration is reported.
 """
 
-import argparse
 import json
 import math
 import time
@@ -46,6 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from addernet_tf import cli
 from addernet_tf.models import MODELS, get_model
 from addernet_tf.ops import active_backend
 from trainers import losses
@@ -171,19 +171,20 @@ def summarize(times, batch_size):
     return configs, derived, split
 
 
+def define_flags(flag_values):
+    d = cli.Definer(flag_values, module=__name__)
+    d.DEFINE_enum("model", "resnet20", sorted(MODELS), "The network (student and teacher).")
+    d.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+    d.DEFINE_integer("image_size", 32, "Input side.", lower_bound=1)
+    d.DEFINE_integer("steps", 4, "Training steps per timed call.", lower_bound=1)
+    d.DEFINE_integer("repeats", 7, "Timed calls per configuration.", lower_bound=1)
+    d.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
+    d.DEFINE_boolean("json", False, "Exactly one JSON line.")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="resnet20", choices=sorted(MODELS))
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--image_size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=4, help="training steps per timed call")
-    parser.add_argument("--repeats", type=int, default=7, help="timed calls per configuration")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="exactly one JSON line")
-    args = parser.parse_args(argv)
-    for flag in ("batch_size", "image_size", "steps", "repeats"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag} must be >= 1")
+    """Runs the benchmark on `argv` (without the program name; default sys.argv[1:])."""
+    args = cli.parse("train_step", define_flags, argv)
     backend = active_backend()
     if backend != "custom":
         raise SystemExit("the compiled op library is not loaded: run `make` first "

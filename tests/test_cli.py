@@ -76,3 +76,36 @@ def test_good_flags_reach_main(program, capsys):
     code, lines, seen = program(capsys, "--cli_test_color=green", "--cli_test_count=3",
                                 "--cli_test_name=n")
     assert (code or 0, lines, seen) == (0, [], [("green", 3, "n")])
+
+
+def _define_on(values):
+    d = cli.Definer(values, module=__name__)
+    d.DEFINE_enum("color", "red", ["red", "green"], "A choice.")
+    d.DEFINE_integer("count", 1, "A count.", lower_bound=1)
+    d.DEFINE(cli.CheckedString(lambda v: None if v.islower() else "must be lower case"),
+             "name", "x", "Checked by its parser.")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--color=blue"], "prog: --color=blue: must be one of red, green"),
+    (["--count", "0"], "prog: --count=0: 0 is not a positive integer"),
+    (["--name=Bob"], "prog: --name=Bob: must be lower case"),
+    (["--nope=1"], "prog: Unknown command line flag 'nope'.*"),
+    (["extra"], "prog: unexpected arguments: extra"),
+    (["--count=2"], "prog: count is 2"),
+])
+def test_parse_gives_the_same_one_line_errors_in_process(capsys, args, line):
+    def rule(values):
+        return f"count is {values.count}" if values.count == 2 else None
+
+    with pytest.raises(SystemExit) as stop:
+        cli.parse("prog", _define_on, args, validate=rule)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stop.value.code == cli.USAGE and len(lines) == 1
+    assert re.fullmatch(line, lines[0]), lines[0]
+
+
+def test_parse_returns_fresh_values_leaving_absl_flags_alone():
+    values = cli.parse("prog", _define_on, ["--color", "green", "--count=3", "--name=ann"])
+    assert (values.color, values.count, values.name) == ("green", 3, "ann")
+    assert "color" not in flags.FLAGS

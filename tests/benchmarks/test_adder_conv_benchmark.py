@@ -9,6 +9,7 @@ import math
 import pytest
 import tensorflow as tf
 
+from addernet_tf import cli
 from addernet_tf.ops import active_backend
 from benchmarks import adder_conv
 
@@ -63,3 +64,10 @@ def test_memory_figures_where_tensorflow_gives_them(capsys):
     for row in _rows(captured.out)[:-1]:
         assert row["mem_over_conv"] is not None and row["mem_over_conv"] >= 0
     assert "note:" not in captured.err
+
+
+def test_bad_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        adder_conv.main(["--batch=0"])
+    assert exit_.value.code == cli.USAGE
+    assert capsys.readouterr().err.strip() == "adder_conv: --batch=0: 0 is not a positive integer"

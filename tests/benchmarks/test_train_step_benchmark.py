@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from addernet_tf import cli
 from addernet_tf.ops import active_backend
 from benchmarks import train_step
 
@@ -45,6 +46,8 @@ def test_tiny_run_prints_one_json_line_of_positive_finite_ratios(capsys):
     assert math.isclose(sum(split.values()), 1.0, rel_tol=1e-9)
 
 
-def test_rejects_a_non_positive_size():
-    with pytest.raises(SystemExit):
+def test_rejects_a_non_positive_size(capsys):
+    with pytest.raises(SystemExit) as exit_:
         train_step.main(["--steps", "0"])
+    assert exit_.value.code == cli.USAGE
+    assert capsys.readouterr().err.strip() == "train_step: --steps=0: 0 is not a positive integer"
