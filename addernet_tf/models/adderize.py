@@ -55,7 +55,11 @@ def _why_not(layer):
 
 def _functional(model):
     if isinstance(model, keras.Sequential):
-        if not model.inputs:
+        try:
+            built = bool(model.inputs)
+        except (AttributeError, ValueError):  # Keras: "has no defined inputs yet"
+            built = False
+        if not built:
             raise ValueError(f"`model` {model.name!r} is a Sequential model that is not built: "
                              "give it an input shape (keras.Input or build()) first")
         inputs = keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)
@@ -204,7 +208,7 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
         if old.name not in converted:
             return out
         axis = -1 if old.data_format == "channels_last" else 1
-        fan_in = int(old.kernel_size[0] * old.kernel_size[1] * args[0].shape[axis])
+        fan_in = int(old.kernel_size[0] * old.kernel_size[1] * old.kernel.shape[2])
         out = Tap(len(taps), kind="layer", fan_in=fan_in, name=f"{old.name}_tap")(out)
         taps.append(old.name)
         readers = consumers.get(old.name, [])

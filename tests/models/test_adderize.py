@@ -108,6 +108,9 @@ def test_bad_models_and_arguments():
                                   keras.layers.Flatten(), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="has no Conv2D that adderize can convert"):
         addernet_tf.adderize(only_stem)
+    unbuilt = keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.Conv2D(4, 3)])
+    with pytest.raises(ValueError, match="Sequential model that is not built"):
+        addernet_tf.adderize(unbuilt)
     inner = tiny_cnns.sequential()
     outer = keras.Sequential([keras.Input((16, 16, 3)), inner])
     with pytest.raises(ValueError, match="nests the model 'sequential'"):
