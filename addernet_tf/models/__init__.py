@@ -18,8 +18,8 @@ from addernet_tf.models.vgg_small import vgg_small
 
 __all__ = [
     "resnet20", "resnet32", "resnet56", "resnet_cifar", "vgg_small", "resnet18", "resnet50",
-    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan", "tap_like",
-    "model_name_problem", "is_external",
+    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan",
+    "tap_like", "model_name_problem", "is_external",
 ]
 
 MODELS = {

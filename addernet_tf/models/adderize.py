@@ -72,8 +72,8 @@ def _functional(model):
         return model
     raise ValueError(
         f"`model` must be a functional or Sequential keras.Model, got a subclassed "
-        f"{type(model).__name__}: rebuild it functionally (keras.Input → layers → keras.Model), "
-        "or put Adder2D layers in place of its Conv2D layers by hand")
+        f"{type(model).__name__}: rebuild it functionally (keras.Input → layers → "
+        "keras.Model), or put Adder2D layers in place of its Conv2D layers by hand")
 
 
 def _consumers(model):

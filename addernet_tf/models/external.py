@@ -58,12 +58,12 @@ def external_model(spec, num_classes=10, conv="adder", input_shape=(32, 32, 3),
       adaptive_eta, implementation: for the `Adder2D` layers.
       **kwargs: passed to `adderize` (`keep`, `name`, ...).
 
+    Returns:
+      A functional `keras.Model`, images → logits, with `"layer"` taps.
+
     Raises:
       ValueError: `spec` names nothing that builds, or its CNN is not a
         functional/Sequential model with logits out (one line).
-
-    Returns:
-      A functional `keras.Model`, images → logits, with `"layer"` taps.
     """
     try:
         builder, application = _builder(spec)

@@ -143,7 +143,8 @@ def test_distiller_names_the_first_tap_that_differs():
     with pytest.raises(ValueError, match="layer 'fused_relu' of `model` 'residual' has a fused "
                                          "activation.*conv='conv', copy_weights=True"):
         Distiller(student, tiny_cnns.residual(), losses.AttentionLoss())
-    with pytest.raises(ValueError, match="the student has no 'block' taps: .*adderize makes 'layer' taps"):
+    with pytest.raises(ValueError,
+                       match="the student has no 'block' taps: .*adderize makes 'layer' taps"):
         Distiller(student, tiny_cnns.residual(), losses.AttentionLoss(), tap_kind="block")
     shorter = addernet_tf.adderize(tiny_cnns.residual(), keep=("first", "pointwise"),
                                    conv="conv")
