@@ -28,16 +28,16 @@ def define_flags():
                          "returns) instead of sentences.")
 
 
-# The flags every export needs: the first one missing, as one line.
-_required = cli.required(("model_dir", "must name a finished training run"),
-                         ("out", "must be given"))
+# The flags every export (and the QAT export) needs: the first one missing, as one line.
+required_flags = cli.required(("model_dir", "must name a finished training run"),
+                              ("out", "must be given"))
 
 
 def rules(values):
     """The first broken rule across the flags, as one line, or None."""
     if values.op != "builtin" and values.format != "saved_model":
         return f"--op={values.op}: only applies to --format=saved_model"
-    return _required(values)
+    return required_flags(values)
 
 
 def report(result):

@@ -220,7 +220,7 @@ def define_flags():
     flags.DEFINE_boolean("json", False, "Print the result as one JSON line.")
 
 
-rules = export_cli.rules
+rules = export_cli.required_flags
 
 
 def main(values):
