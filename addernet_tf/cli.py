@@ -118,16 +118,25 @@ def parse(program, define_flags, argv=None, validate=None):
     values = flags.FlagValues()
     define_flags(values)
     argv = sys.argv[1:] if argv is None else list(argv)
+    _check_usage(program, values, _parsed(program, values, [program, *argv]), validate)
+    return values
+
+
+def _parsed(program, values, argv):
+    """`values(argv)`: the arguments left over; a usage error exits in one line."""
     try:
-        rest = values([program, *argv])
+        return values(argv)
     except flags.Error as e:
         fail(program, usage_line(e), USAGE)
+
+
+def _check_usage(program, values, rest, validate):
+    """Exits in one line on leftover arguments or a broken rule across flags."""
     if len(rest) > 1:
         fail(program, f"unexpected arguments: {' '.join(rest[1:])}", USAGE)
     problem = validate(values) if validate else None
     if problem:
         fail(program, problem, USAGE)
-    return values
 
 
 def run(program, define_flags, main, validate=None, errors=(ValueError, RuntimeError, OSError),
@@ -144,21 +153,11 @@ def run(program, define_flags, main, validate=None, errors=(ValueError, RuntimeE
     """
     define_flags()
 
-    def parse(argv):
-        try:
-            return flags.FLAGS(argv)
-        except flags.Error as e:
-            fail(program, usage_line(e), USAGE)
-
     def body(argv):
-        if len(argv) > 1:
-            fail(program, f"unexpected arguments: {' '.join(argv[1:])}", USAGE)
-        problem = validate(flags.FLAGS) if validate else None
-        if problem:
-            fail(program, problem, USAGE)
+        _check_usage(program, flags.FLAGS, argv, validate)
         try:
             main(flags.FLAGS)
         except errors as e:
             fail(program, first_line(e))
 
-    app.run(body, argv=argv, flags_parser=parse)
+    app.run(body, argv=argv, flags_parser=lambda args: _parsed(program, flags.FLAGS, args))
