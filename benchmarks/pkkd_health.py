@@ -34,10 +34,10 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from addernet_tf import cli
-from addernet_tf.layers.kernel_heads import SIGMA_BOUNDS
 from addernet_tf.models import with_taps
 from trainers import flags as trainer_flags
 from trainers import pkkd
+from trainers.monitoring import closest_to_bounds
 
 __all__ = ["HealthProbe", "measure", "main"]
 
@@ -80,18 +80,6 @@ class HealthProbe(keras.callbacks.Callback):
             self.other = self._l_mid(keras.models.load_model(self.other_teacher))
 
 
-def _closest_to_bounds(epochs):
-    """(factor, name, value): the σ nearest a bound, as value/low or high/value."""
-    low, high = SIGMA_BOUNDS
-    worst = (math.inf, None, None)
-    for row in epochs:
-        for name, value in row["sigmas"].items():
-            factor = min(value / low, high / value)
-            if factor < worst[0]:
-                worst = (factor, name, value)
-    return worst
-
-
 def measure(config, other_seed, health_dir):
     """Runs both trainings; returns the report dict (see the module doc)."""
     if config.method != "pkkd":
@@ -111,7 +99,7 @@ def measure(config, other_seed, health_dir):
     summary = pkkd.train(types.SimpleNamespace(**dict(settings, model_dir=own_dir,
                                                       overwrite=True)),
                          callbacks=[probe], evaluate_test=False)
-    factor, name, value = _closest_to_bounds(probe.epochs)
+    factor, name, value = closest_to_bounds([row["sigmas"] for row in probe.epochs])
     first, last = probe.epochs[0]["feature"], probe.epochs[-1]["feature"]
     return {
         "sigma_pass": factor >= _BOUND_FACTOR, "sigma_closest": dict(

@@ -4,9 +4,10 @@
 The `Distiller` logs every scalar it has (σ, ‖ρ‖ and L_mid of every tap):
 TensorBoard and history.csv keep them all. The progress line carries only
 the losses and accuracies of the student and the teacher, with their
-validation figures.
+validation figures. `feature_health` reads a finished run's epochs back.
 """
 
+import math
 import sys
 import time
 
@@ -14,7 +15,8 @@ import keras
 
 from addernet_tf.layers.kernel_heads import SIGMA_BOUNDS
 
-__all__ = ["WATCHED", "ProgressLine", "SigmaBoundWarning"]
+__all__ = ["WATCHED", "ProgressLine", "SigmaBoundWarning", "closest_to_bounds",
+           "feature_health"]
 
 # (log key, label) in display order; those a run does not log are skipped.
 WATCHED = (
@@ -93,3 +95,42 @@ class SigmaBoundWarning(keras.callbacks.Callback):
                   f"{self.factor:g}x of their bounds [{low:g}, {high:g}], where a map is nearly "
                   f"flat (high) or a step (low) and L_mid tells its layer little: {listed}",
                   file=self.stream or sys.stderr, flush=True)
+
+
+def closest_to_bounds(epochs):
+    """The σ nearest `SIGMA_BOUNDS` over a run: `(factor, name, value)`.
+
+    Args:
+      epochs: per-epoch logs, each a dict of name → number (or numeric
+        string, as `read_history` gives); the `sigma_*` entries are read.
+
+    Returns:
+      `factor` = min(value / low, high / value) (≥ 1; ∞ when no σ was logged),
+      with the σ's name and value (None, None without one).
+    """
+    low, high = SIGMA_BOUNDS
+    worst = (math.inf, None, None)
+    for logs in epochs:
+        for name, value in logs.items():
+            if name.startswith("sigma_"):
+                value = float(value)
+                factor = min(value / low, high / value)
+                if factor < worst[0]:
+                    worst = (factor, name, value)
+    return worst
+
+
+def feature_health(epochs):
+    """The PKKD loss's health over a run's epochs (e.g. history.csv's rows).
+
+    Returns:
+      `{"l_mid_ratio": last epoch's mean L_mid / first epoch's (None without
+      a `feature` log or with one epoch), "sigma_factor", "sigma_name",
+      "sigma_value": `closest_to_bounds`}`. Healthy: ratio ≤ 0.5 and factor
+      ≥ 10 (docs/DESIGN.md, "σ health").
+    """
+    feature = [float(logs["feature"]) for logs in epochs if logs.get("feature") not in (None, "")]
+    ratio = feature[-1] / feature[0] if len(feature) > 1 and feature[0] > 0 else None
+    factor, name, value = closest_to_bounds(epochs)
+    return {"l_mid_ratio": ratio, "sigma_factor": factor, "sigma_name": name,
+            "sigma_value": value}

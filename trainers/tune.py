@@ -54,7 +54,10 @@ off mid-training is re-run and resumes from its last epoch (its directory's
 the settings that define the search; a different tuner, tie or base flag in the
 same `--tune_dir` stops with one line instead of mixing two searches.
 
-At the end it prints a ranked table of the trials and writes the best one as
+At the end it prints a ranked table of the trials, with each trial's PKKD
+health from its history.csv (`trainers.monitoring.feature_health`): its last
+epoch's L_mid over its first (healthy: ≤ 0.5) and how far its σ nearest a
+bound stayed from it (healthy: ≥ 10x); and it writes the best one as
 `<tune_dir>/best.flags`: every `trainers.pkkd` flag, with the best values and
 `--model_dir=<tune_dir>/best`, for `python -m trainers.pkkd
 --flagfile=<tune_dir>/best.flags`.
@@ -63,6 +66,7 @@ At the end it prints a ranked table of the trials and writes the best one as
 import contextlib
 import gc
 import json
+import math
 import os
 import re
 import sys
@@ -79,6 +83,8 @@ from addernet_tf import _atomic, cli
 from addernet_tf.export.run import SUMMARY, read_summary
 from trainers import flags as trainer_flags
 from trainers import pkkd, run_dir
+from trainers.history import read_history
+from trainers.monitoring import feature_health
 
 __all__ = ["SEARCH_SPACE", "TUNERS", "OBJECTIVE", "define_flags", "validate", "searched",
            "search", "main"]
@@ -280,7 +286,9 @@ def _rows(tuner):
         rows.append(dict(
             trial_id=trial.trial_id, status=trial.status,
             score=float(trial.score) if completed else None,
-            message=_last_line(trial.message), settings=settings))
+            message=_last_line(trial.message), settings=settings,
+            health=feature_health(read_history(os.path.join(settings["model_dir"],
+                                                             "history.csv")))))
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["trial_id"]))
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank if row["score"] is not None else None
@@ -295,7 +303,7 @@ def _last_line(text):
 
 def _table(rows):
     header = ("rank", "trial", "alpha", "beta", "sigma_a", "sigma_c", "lr", "epochs",
-              OBJECTIVE)
+              "L_mid_last/first", "sigma_to_bound", OBJECTIVE)
     lines = [header]
     for row in rows:
         s = row["settings"]
@@ -303,12 +311,19 @@ def _table(rows):
             str(row["rank"] or "-"), row["trial_id"],
             *(f"{s[name]:.4g}" for name in ("alpha", "beta", "sigma_a_init", "sigma_c_init",
                                              "learning_rate")),
-            str(s["epochs"]),
+            str(s["epochs"]), *_health_cells(row["health"]),
             f"{row['score']:.4f}" if row["score"] is not None
             else f"{row['status']} {row['message']}".strip()))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(line, widths))
                      + "  " + line[-1] for line in lines)
+
+
+def _health_cells(health):
+    """The trial's L_mid last/first epoch and its σ's factor to a bound, or "-"."""
+    ratio, factor = health["l_mid_ratio"], health["sigma_factor"]
+    return (f"{ratio:.3f}" if ratio is not None else "-",
+            f"{factor:.3g}x" if math.isfinite(factor) else "-")
 
 
 def _flag_line(name, value):
@@ -345,7 +360,7 @@ def search(config, tuner="random", max_trials=10, tune_dir=None, tie_alpha_beta=
 
     Returns:
       A dict: `rows` (one per trial, best first: rank, trial_id, status, score,
-      message, settings) and `best_flags` (the path, or None without a
+      message, settings, health) and `best_flags` (the path, or None without a
       completed trial).
 
     Raises:

@@ -33,13 +33,6 @@ def test_tiny_run_reports_every_check(tmp_path):
     assert len(pkkd_health._lines(report)) == 4
 
 
-def test_closest_to_bounds_picks_the_worst_sigma():
-    epochs = [{"sigmas": {"sigma_a_0": 2.0, "sigma_c_0": 1.0}},
-              {"sigmas": {"sigma_a_0": 5e3, "sigma_c_0": 1e-3}}]
-    factor, name, value = pkkd_health._closest_to_bounds(epochs)
-    assert (name, value) == ("sigma_a_0", 5e3) and factor == pytest.approx(2.0)
-
-
 @pytest.mark.parametrize("overrides,other_seed,message", [
     ({"method": "kd"}, 1, "--method=kd"),
     ({}, 0, "--other_seed=0"),

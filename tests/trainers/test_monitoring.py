@@ -2,8 +2,11 @@
 """The progress line and the σ-bound warning (`trainers.monitoring`)."""
 
 import io
+import math
 
-from trainers.monitoring import ProgressLine, SigmaBoundWarning
+import pytest
+
+from trainers.monitoring import ProgressLine, SigmaBoundWarning, closest_to_bounds, feature_health
 
 LOGS = {"student_loss": 2.5, "student_ce": 2.0, "kd": 0.25, "feature": 0.5,
         "student_accuracy": 0.5, "teacher_ce": 1.0, "teacher_accuracy": 0.75,
@@ -59,3 +62,26 @@ def test_sigma_near_a_bound_warns_once_in_one_line():
     assert len(stream.getvalue().splitlines()) == 1
     warning.on_epoch_end(3, dict(healthy, sigma_c_0=999.0))  # 999 is over 10x below 1e4: fine
     assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_closest_to_bounds_picks_the_worst_sigma():
+    epochs = [{"sigma_a_0": 2.0, "sigma_c_0": "1.0", "feature": 3.0},
+              {"sigma_a_0": 5e3, "sigma_c_0": 1e-3, "rho_a_norm_0": 1e-9}]
+    factor, name, value = closest_to_bounds(epochs)
+    # 1e4 / 5e3 = 2 beats 1e-3 / 1e-4 = 10; ‖ρ‖ is not a σ.
+    assert (name, value) == ("sigma_a_0", 5e3) and factor == pytest.approx(2.0)
+    assert closest_to_bounds([{"feature": 1.0}]) == (math.inf, None, None)
+
+
+def test_feature_health_reads_history_rows():
+    rows = [{"epoch": "0", "feature": "36.0", "sigma_a_0": "1.5"},
+            {"epoch": "1", "feature": "30.0", "sigma_a_0": "0.02"},
+            {"epoch": "2", "feature": "9.0", "sigma_a_0": "3.0"}]
+    health = feature_health(rows)
+    assert health["l_mid_ratio"] == pytest.approx(9.0 / 36.0)
+    assert (health["sigma_name"], health["sigma_value"]) == ("sigma_a_0", 0.02)
+    assert health["sigma_factor"] == pytest.approx(0.02 / 1e-4)
+    # One epoch, or a method without a feature loss: no ratio, no σ.
+    assert feature_health(rows[:1])["l_mid_ratio"] is None
+    assert feature_health([{"epoch": "0", "kd": "1.0"}, {"epoch": "1", "kd": "0.5"}]) == {
+        "l_mid_ratio": None, "sigma_factor": math.inf, "sigma_name": None, "sigma_value": None}

@@ -1,6 +1,7 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """`python -m trainers.tune`: real tiny searches, resume, tied alpha = beta, hyperband, errors."""
 
+import csv
 import gc
 import json
 import math
@@ -24,8 +25,8 @@ pytestmark = [pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarnin
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILE = os.path.join(REPO, "configs", "resnet20_cifar10.flags")
-TINY = ("--dataset=digits", "--image_size=8", "--model=resnet20", "--epochs=1",
-        "--steps_per_epoch=2", "--batch_size=16", "--verbose=0")
+TINY = ("--dataset=digits", "--image_size=8", "--model=resnet20", "--epochs=2",
+        "--steps_per_epoch=1", "--batch_size=16", "--verbose=0")
 
 # TensorFlow's native log lines, printed before absl starts whatever
 # TF_CPP_MIN_LOG_LEVEL says (as in test_pkkd_cli.py).
@@ -149,7 +150,8 @@ def test_cli_random_search_completes_and_prints_a_ranked_table(cli_search):
     lines = proc.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("rank"))
     assert lines[header].split() == ["rank", "trial", "alpha", "beta", "sigma_a", "sigma_c",
-                                     "lr", "epochs", "val_student_accuracy"]
+                                     "lr", "epochs", "L_mid_last/first", "sigma_to_bound",
+                                     "val_student_accuracy"]
     rows = [line.split() for line in lines[header + 1:header + 3]]
     assert [row[0] for row in rows] == ["1", "2"]
     assert sorted(row[1] for row in rows) == sorted(trials)
@@ -162,6 +164,14 @@ def test_cli_random_search_completes_and_prints_a_ranked_table(cli_search):
             assert float(cell) == pytest.approx(values[name], rel=1e-3)
             low, high = tune.SEARCH_SPACE[name]
             assert low <= values[name] <= high
+        # The health cells, recomputed here from the trial's history.csv.
+        with open(tune_dir / "random" / f"trial_{row[1]}" / "history.csv", newline="") as f:
+            epochs = list(csv.DictReader(f))
+        feature = [float(e["feature"]) for e in epochs]
+        assert float(row[8]) == pytest.approx(feature[-1] / feature[0], abs=1e-3)
+        sigmas = [float(v) for e in epochs for k, v in e.items() if k.startswith("sigma_")]
+        factor = min(min(v / 1e-4, 1e4 / v) for v in sigmas)
+        assert row[9].endswith("x") and float(row[9][:-1]) == pytest.approx(factor, rel=1e-2)
 
 
 def test_best_flags_parse_validate_and_hold_the_best_trial(cli_search):
@@ -174,7 +184,7 @@ def test_best_flags_parse_validate_and_hold_the_best_trial(cli_search):
         assert values[name].value == value, name
     # The base flags: the flagfile's, then the command line's.
     assert (values.dataset, values.image_size, values.model, values.method, values.epochs,
-            values.batch_size, values.weight_decay) == ("digits", 8, "resnet20", "pkkd", 1, 16,
+            values.batch_size, values.weight_decay) == ("digits", 8, "resnet20", "pkkd", 2, 16,
                                                         0.0005)
     assert values.model_dir == str(tune_dir / "best")
 
@@ -304,7 +314,7 @@ def test_a_problem_every_trial_shares_stops_with_one_line(error, raised, message
 @pytest.mark.parametrize("first,second,named", [
     ({"tuner": "random"}, {"tuner": "bayesian"}, "--tuner=random"),
     ({}, {"tie_alpha_beta": True}, "--tie_alpha_beta=False"),
-    ({}, {"args": ("--epochs=3",)}, "--epochs=1"),
+    ({}, {"args": ("--epochs=3",)}, "--epochs=2"),
 ], ids=["tuner", "tie", "base_flag"])
 def test_another_search_in_the_same_dir_is_refused(first, second, named, tmp_path,
                                                    monkeypatch):
