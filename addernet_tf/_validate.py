@@ -4,7 +4,7 @@
 import math
 import numbers
 
-__all__ = ["IMPLEMENTATIONS", "is_int", "positive_number", "int_pair", "choice",
+__all__ = ["IMPLEMENTATIONS", "is_int", "positive_int", "positive_number", "int_pair", "choice",
            "adaptive_eta", "implementation"]
 
 # How an adder layer computes: "auto", the compiled op where it is loaded;
@@ -15,6 +15,16 @@ IMPLEMENTATIONS = ("auto", "reference")
 def is_int(value):
     """An integer that is not a bool (numpy integers included)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_int(value, arg, none_ok=False):
+    """`value` as an int (None passes with `none_ok`); ValueError unless an int > 0."""
+    if none_ok and value is None:
+        return None
+    if is_int(value) and value > 0:
+        return int(value)
+    raise ValueError(f"`{arg}` must be a positive int{' or None' if none_ok else ''}, "
+                     f"got {value!r}")
 
 
 def _positive_finite(value):

@@ -96,7 +96,7 @@ import numpy as np
 import tensorflow as tf
 
 from addernet_tf import image_folder
-from addernet_tf._validate import is_int
+from addernet_tf._validate import is_int, positive_int
 
 __all__ = ["DATASETS", "SPLITS", "DatasetInfo", "dataset_info", "normalization", "prepare",
            "load"]
@@ -202,13 +202,11 @@ def _check_validation_split(validation_split):
 
 
 def _check_image_size(image_size):
-    if image_size is not None and (not is_int(image_size) or image_size <= 0):
-        raise ValueError(f"`image_size` must be a positive int or None, got {image_size!r}")
+    positive_int(image_size, "image_size", none_ok=True)
 
 
 def _check_batch_size(batch_size):
-    if batch_size is not None and (not is_int(batch_size) or batch_size <= 0):
-        raise ValueError(f"`batch_size` must be a positive int or None, got {batch_size!r}")
+    positive_int(batch_size, "batch_size", none_ok=True)
 
 
 def _check_manual_dir(name, manual_dir):

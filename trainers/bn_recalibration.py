@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from addernet_tf._validate import positive_int
+
 __all__ = ["batch_norm_layers", "recalibrate_batch_norm", "BatchNormRecalibration"]
 
 
@@ -113,8 +115,7 @@ class BatchNormRecalibration(keras.callbacks.Callback):
 
     def __init__(self, networks, dataset, num_batches):
         super().__init__()
-        if not isinstance(num_batches, int) or isinstance(num_batches, bool) or num_batches <= 0:
-            raise ValueError(f"`num_batches` must be a positive int, got {num_batches!r}")
+        positive_int(num_batches, "num_batches")
         self.networks = [net for net in networks if net is not None]
         self.num_batches = num_batches
         self._dataset = dataset

@@ -7,6 +7,7 @@ import tempfile
 import numpy as np
 
 from addernet_tf import _atomic
+from addernet_tf._validate import positive_int
 from addernet_tf.export import litert, serving
 from addernet_tf.export.int8 import int8_friendly
 from addernet_tf.export.run import open_run, uint8_images
@@ -132,8 +133,7 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
     out = check_out(out, format_name)
     for name, value in (("calibration_images", calibration_images),
                         ("eval_images", eval_images)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        positive_int(value, name)
     student, model, info = open_run(model_dir)
     result = _described(format_name, out, info)
     with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:

@@ -20,6 +20,7 @@ import numpy as np
 from absl import flags, logging
 
 from addernet_tf import _atomic, cli
+from addernet_tf._validate import positive_int
 from addernet_tf.export import __main__ as export_cli
 from addernet_tf.export import litert, serving
 from addernet_tf.export.formats import check_out
@@ -127,8 +128,7 @@ def _check_settings(epochs, steps_per_epoch, batch_size, calibration_images, eva
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
                         ("batch_size", batch_size), ("calibration_images", calibration_images),
                         ("eval_images", eval_images)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        positive_int(value, name)
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}")
 

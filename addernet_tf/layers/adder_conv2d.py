@@ -82,8 +82,7 @@ class Adder2D(keras.layers.Layer):
                  kernel_initializer=None, kernel_regularizer=None,
                  kernel_constraint=None, implementation="auto", **kwargs):
         super().__init__(**kwargs)
-        if not _validate.is_int(filters) or filters <= 0:
-            raise ValueError(f"`filters` must be a positive int, got {filters!r}")
+        _validate.positive_int(filters, "filters")
         self.filters = int(filters)
         self.kernel_size = _validate.int_pair(kernel_size, "kernel_size")
         if min(self.kernel_size) <= 0:

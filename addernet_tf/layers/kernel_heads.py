@@ -11,7 +11,7 @@ import math
 import keras
 import tensorflow as tf
 
-from addernet_tf._validate import is_int, positive_number
+from addernet_tf._validate import positive_int, positive_number
 
 __all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "DIRECTIONS", "SIGMA_BOUNDS",
            "channel_moments", "kernel_heads_for_taps"]
@@ -189,8 +189,7 @@ class KernelHead(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(rho, bool):
             raise ValueError(f"`rho` must be True or False, got {rho!r}")
-        if rho_filters is not None and (not is_int(rho_filters) or rho_filters <= 0):
-            raise ValueError(f"`rho_filters` must be a positive int or None, got {rho_filters!r}")
+        positive_int(rho_filters, "rho_filters", none_ok=True)
         self.map = KernelMap(kind, sigma_init, standardize, max_exponent, direction, name="map")
         self.rho = rho
         self.rho_filters = rho_filters

@@ -3,7 +3,7 @@
 
 import keras
 
-from addernet_tf._validate import is_int
+from addernet_tf._validate import is_int, positive_int
 
 __all__ = ["Tap", "TAP_KINDS"]
 
@@ -37,8 +37,7 @@ class Tap(keras.layers.Layer):
             raise ValueError(f"`index` must be a non-negative int, got {index!r}")
         if kind not in TAP_KINDS:
             raise ValueError(f"`kind` must be one of {TAP_KINDS}, got {kind!r}")
-        if fan_in is not None and (not is_int(fan_in) or fan_in <= 0):
-            raise ValueError(f"`fan_in` must be a positive int or None, got {fan_in!r}")
+        positive_int(fan_in, "fan_in", none_ok=True)
         self.index = int(index)
         self.kind = kind
         self.fan_in = None if fan_in is None else int(fan_in)

@@ -51,8 +51,7 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
     Raises:
       ValueError: naming the bad argument and its value.
     """
-    if not _validate.is_int(num_classes) or num_classes <= 0:
-        raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
+    _validate.positive_int(num_classes, "num_classes")
     if conv not in CONV_FORMS:
         raise ValueError(f"`conv` must be one of {CONV_FORMS}, got {conv!r}")
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
