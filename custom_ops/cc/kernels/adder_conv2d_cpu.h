@@ -260,6 +260,98 @@ inline void ForwardTile(const T* const* rows, int64_t kernel_height,
   }
 }
 
+#if defined(__AVX512F__)
+// One 64-byte vector per output block (OB = 16 floats or 8 doubles). TF's
+// conv runs 64-byte vectors on AVX-512 machines; with 32-byte ones the
+// forward tile issues twice the instructions for the same pairs.
+template <typename T>
+struct Wide;
+template <>
+struct Wide<float> {
+  typedef __m512 V;
+  static V Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V Broadcast(float x) { return _mm512_set1_ps(x); }
+  static V AbsDiff(V a, V b) { return _mm512_abs_ps(_mm512_sub_ps(a, b)); }
+  static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V Zero() { return _mm512_setzero_ps(); }
+  // a + clamp(f - x, -1, 1) * d; NaN in f - x passes the clamp (see ClampUnit).
+  static V ClampedFma(V f, V x, V d, V a) {
+    const V t = _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_sub_ps(f, x));
+    return _mm512_fmadd_ps(_mm512_min_ps(_mm512_set1_ps(1.0f), t), d, a);
+  }
+};
+template <>
+struct Wide<double> {
+  typedef __m512d V;
+  static V Load(const double* p) { return _mm512_loadu_pd(p); }
+  static void Store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V Broadcast(double x) { return _mm512_set1_pd(x); }
+  static V AbsDiff(V a, V b) { return _mm512_abs_pd(_mm512_sub_pd(a, b)); }
+  static V Add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V Zero() { return _mm512_setzero_pd(); }
+  static V ClampedFma(V f, V x, V d, V a) {
+    const V t = _mm512_max_pd(_mm512_set1_pd(-1.0), _mm512_sub_pd(f, x));
+    return _mm512_fmadd_pd(_mm512_min_pd(_mm512_set1_pd(1.0), t), d, a);
+  }
+};
+static_assert(sizeof(Wide<float>::V) == kOutBlock<float> * sizeof(float), "one vector per OB");
+static_assert(sizeof(Wide<double>::V) == kOutBlock<double> * sizeof(double), "one vector per OB");
+
+// ForwardTile with one 64-byte vector per pixel: NP accumulators + the filter
+// vector + a broadcast + a temporary, 19 of the 32 registers at NP = 16.
+template <typename T, int NP>
+inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
+                            int64_t offset, int64_t window, int64_t pixel_step,
+                            const T* filter, T* acc) {
+  typedef Wide<T> W;
+  constexpr int64_t OB = kOutBlock<T>;
+  typename W::V a[NP];
+  for (int p = 0; p < NP; ++p) a[p] = W::Load(acc + p * OB);
+  for (int64_t i = 0; i < kernel_height; ++i, filter += window * OB) {
+    if (rows[i] == nullptr) continue;
+    const T* x = rows[i] + offset;
+    for (int64_t k = 0; k < window; ++k) {
+      typename W::V f = W::Load(filter + k * OB);
+      asm("" : "+v"(f));  // see ADDERNET_IN_REGISTER
+      for (int p = 0; p < NP; ++p) {
+        a[p] = W::Add(a[p], W::AbsDiff(W::Broadcast(x[p * pixel_step + k]), f));
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p) W::Store(acc + p * OB, a[p]);
+}
+constexpr int kForwardPixelBlock = 16;
+#else
+constexpr int kForwardPixelBlock = kPixelBlock;
+#endif
+
+// The forward tile for `np` pixels (kForwardPixelBlock, kPixelBlock or 1).
+template <typename T>
+inline void ForwardPixels(int np, const T* const* rows, int64_t kernel_height, int64_t offset,
+                          int64_t window, int64_t pixel_step, const T* filter, T* acc) {
+#if defined(__AVX512F__)
+  if (np == kForwardPixelBlock) {
+    ForwardTileWide<T, kForwardPixelBlock>(rows, kernel_height, offset, window, pixel_step,
+                                           filter, acc);
+  } else if (np == kForwardPixelBlock / 2) {
+    ForwardTileWide<T, kForwardPixelBlock / 2>(rows, kernel_height, offset, window, pixel_step,
+                                               filter, acc);
+  } else if (np == kPixelBlock) {
+    ForwardTileWide<T, kPixelBlock>(rows, kernel_height, offset, window, pixel_step, filter,
+                                    acc);
+  } else {
+    ForwardTileWide<T, 1>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+  }
+#else
+  if (np == kPixelBlock) {
+    ForwardTile<T, kPixelBlock>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+  } else {
+    ForwardTile<T, 1>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+  }
+#endif
+}
+
 template <typename T, typename ParallelFor>
 void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
                         const T* filter, T* workspace, T* output,
@@ -273,7 +365,7 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
 
   parallel_for(g.batch * g.out_height, cost, [&](int64_t begin, int64_t end) {
     PaddedRows<T> padded(g);
-    std::vector<T> acc(kPixelBlock * OB);
+    std::vector<T> acc(kForwardPixelBlock * OB);
     std::vector<T> init(packed.padded_out);
     for (int64_t unit = begin; unit < end; ++unit) {
       const int64_t n = unit / g.out_height, oh = unit % g.out_height;
@@ -289,18 +381,17 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
         const T* f = packed.data + b * g.kernel_height * window * OB;
         const int64_t o0 = b * OB, on = std::min(OB, g.out_channels - o0);
         for (int64_t ow = 0; ow < g.out_width;) {
-          const int np = g.out_width - ow >= kPixelBlock ? kPixelBlock : 1;
+          const int64_t left = g.out_width - ow;
+          const int np = left >= kForwardPixelBlock       ? kForwardPixelBlock
+                         : left >= kForwardPixelBlock / 2 ? kForwardPixelBlock / 2
+                         : left >= kPixelBlock            ? kPixelBlock
+                                                          : 1;
           for (int p = 0; p < np; ++p) {
             std::memcpy(acc.data() + p * OB, init.data() + o0, OB * sizeof(T));
           }
           const int64_t offset = ow * pixel_step;
-          if (np == kPixelBlock) {
-            ForwardTile<T, kPixelBlock>(rows, g.kernel_height, offset, window,
-                                        pixel_step, f, acc.data());
-          } else {
-            ForwardTile<T, 1>(rows, g.kernel_height, offset, window,
-                              pixel_step, f, acc.data());
-          }
+          ForwardPixels<T>(np, rows, g.kernel_height, offset, window, pixel_step, f,
+                           acc.data());
           for (int p = 0; p < np; ++p) {
             T* y = out_row + (ow + p) * g.out_channels + o0;
             const T* a = acc.data() + p * OB;
@@ -317,10 +408,20 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
 
 // Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded),
 // in caller-provided memory of BackpropInputWorkspaceSize elements.
+// Input channels per dX register block: one 64-byte vector with AVX-512F,
+// one 32-byte vector otherwise.
+#if defined(__AVX512F__)
+template <typename T>
+constexpr int64_t kInputLanes = 64 / sizeof(T);
+#else
+template <typename T>
+constexpr int64_t kInputLanes = Simd<T>::kLanes;
+#endif
+
 template <typename T>
 int64_t BackpropInputWorkspaceSize(const AdderConvGeometry& g) {
   return g.kernel_height * g.kernel_width * g.out_channels *
-         RoundUp(g.in_channels, Simd<T>::kLanes);
+         RoundUp(g.in_channels, kInputLanes<T>);
 }
 
 template <typename T>
@@ -387,13 +488,59 @@ inline void InputBlock(const InputTap<T>* taps, int64_t num_taps, int64_t filter
   for (int p = 0; p < NP; ++p) Store(dx[p], a[p] + b[p]);
 }
 
+#if defined(__AVX512F__)
+// InputBlock over one 64-byte lane block: 3·NP + 2 filter vectors + dY
+// broadcasts + the clamp's constants, 20 of the 32 registers at NP = 4.
+template <typename T, int NP>
+inline void InputBlockWide(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
+                           int64_t out_c, const T* const* x, T* const* dx) {
+  typedef Wide<T> W;
+  typename W::V a[NP], b[NP], xv[NP];
+  for (int p = 0; p < NP; ++p) {
+    a[p] = W::Zero();
+    b[p] = W::Zero();
+    xv[p] = W::Load(x[p]);
+  }
+  for (int64_t k = 0; k < num_taps; ++k) {
+    const T* filter = taps[k].filter;
+    const T* const* dy = taps[k].dy;
+    int64_t o = 0;
+    for (; o + 1 < out_c; o += 2) {
+      const typename W::V f0 = W::Load(filter + o * filter_step);
+      const typename W::V f1 = W::Load(filter + (o + 1) * filter_step);
+      for (int p = 0; p < NP; ++p) {
+        a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+        b[p] = W::ClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
+      }
+    }
+    if (o < out_c) {
+      const typename W::V f0 = W::Load(filter + o * filter_step);
+      for (int p = 0; p < NP; ++p) {
+        a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p) W::Store(dx[p], W::Add(a[p], b[p]));
+}
+#endif
+
+// InputBlock or InputBlockWide for NP pixels over one kInputLanes block.
+template <typename T, int NP>
+inline void InputPixels(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
+                        int64_t out_c, const T* const* x, T* const* dx) {
+#if defined(__AVX512F__)
+  InputBlockWide<T, NP>(taps, num_taps, filter_step, out_c, x, dx);
+#else
+  InputBlock<T, NP>(taps, num_taps, filter_step, out_c, x, dx);
+#endif
+}
+
 template <typename T, typename ParallelFor>
 void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
                               const T* filter, const T* out_backprop,
                               T* workspace, T* in_backprop,
                               const ParallelFor& parallel_for) {
-  typedef typename Simd<T>::V V;
-  constexpr int L = Simd<T>::kLanes;
+  constexpr int64_t L = kInputLanes<T>;
   const int64_t c = g.in_channels, o = g.out_channels;
   const int64_t padded_c = RoundUp(c, L);
   TransposeFilterForInput(g, filter, padded_c, workspace);
@@ -450,9 +597,9 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
               }
             }
             if (np == kPixelBlock) {
-              InputBlock<T, kPixelBlock>(taps.data(), num_taps, padded_c, o, x, dx);
+              InputPixels<T, kPixelBlock>(taps.data(), num_taps, padded_c, o, x, dx);
             } else {
-              InputBlock<T, 1>(taps.data(), num_taps, padded_c, o, x, dx);
+              InputPixels<T, 1>(taps.data(), num_taps, padded_c, o, x, dx);
             }
             t0 += np;
           }
