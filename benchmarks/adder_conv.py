@@ -1,7 +1,12 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Adder convolution vs `tf.nn.conv2d` on ResNet-20 CIFAR layer shapes.
 
-    python -m benchmarks.adder_conv [--batch 32] [--repeats 5] [--json]
+    python -m benchmarks.adder_conv [--batch 32] [--repeats 5] [--json] [--conv_max_isa AVX2]
+
+The first line names what the kernels were compiled for (`kernel_target()`)
+and the baseline conv's instruction-set cap. oneDNN picks AVX-512 wherever the
+CPU has it, whatever our build: to time an AVX2 build (ADDERNET_TF_MARCH=
+x86-64-v3) as an AVX2-only machine would run both, add --conv_max_isa=AVX2.
 
 For each shape, measured in this one run (ratios, never absolute times, are
 the result: absolute times on shared machines are noise):
@@ -19,6 +24,7 @@ squeeze every ratio toward 1); the best of `--repeats` calls is kept.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -26,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from addernet_tf import cli
-from addernet_tf.ops import _loader, active_backend
+from addernet_tf.ops import _loader, active_backend, kernel_target
 from addernet_tf.ops.adder_conv import adder_conv2d_custom
 from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
 
@@ -167,6 +173,17 @@ def _mem_ratio(mem, name):
     return mem[name] / max(mem["conv"], 1)
 
 
+# oneDNN's names (ONEDNN_MAX_CPU_ISA), "default" for none.
+CONV_ISAS = ["default", "SSE41", "AVX", "AVX2", "AVX512_CORE"]
+
+
+def _cap_conv_isa(isa):
+    """Caps oneDNN (read at its first primitive, so before any conv runs)."""
+    if isa != "default":
+        os.environ["ONEDNN_MAX_CPU_ISA"] = isa
+    return os.environ.get("ONEDNN_MAX_CPU_ISA") or "none"
+
+
 def define_flags(flag_values):
     d = cli.Definer(flag_values, module=__name__)
     d.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
@@ -175,6 +192,10 @@ def define_flags(flag_values):
     d.DEFINE_integer("reference_inner", 1, "Loop count for the (slow) builtin-op twin.",
                      lower_bound=1)
     d.DEFINE_boolean("json", False, "One JSON line per shape.")
+    d.DEFINE_enum("conv_max_isa", "default", CONV_ISAS,
+                  "Cap on the instruction set of the baseline conv (oneDNN's "
+                  "ONEDNN_MAX_CPU_ISA): AVX2 times it as a machine without AVX-512 runs "
+                  "it; default leaves oneDNN's own choice (and any ONEDNN_MAX_CPU_ISA set).")
 
 
 def main(argv=None):
@@ -183,6 +204,8 @@ def main(argv=None):
     if active_backend() != "custom":
         raise SystemExit("the compiled op library is not loaded: run `make` first")
 
+    conv_isa = _cap_conv_isa(args.conv_max_isa)
+    target = kernel_target() or "unknown (a library built before it said)"
     del _MEMORY_UNAVAILABLE[:]
     rows, totals = [], {}
     for shape in RESNET20_SHAPES:
@@ -208,12 +231,15 @@ def main(argv=None):
         "fwd_over_conv": totals["custom_fwd"] / totals["conv_fwd"],
         "fwdbwd_over_conv": totals["custom_fwdbwd"] / totals["conv_fwdbwd"],
         "reference_over_custom": totals["reference_fwdbwd"] / totals["custom_fwdbwd"],
+        "kernel_target": target, "conv_max_isa": conv_isa,
     }
     if args.json:
         print(json.dumps(network))
     else:
         print(f"adder_conv2d (custom kernels) vs tf.nn.conv2d, float32, batch {args.batch}, "
               f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
+        print(f"kernels built for {target}; conv's oneDNN ISA cap (ONEDNN_MAX_CPU_ISA): "
+              f"{conv_isa}")
         columns = [("fwd/conv", "fwd_over_conv", 10, ".2f"),
                    ("fwdbwd/conv", "fwdbwd_over_conv", 13, ".2f"),
                    ("ref/custom", "reference_over_custom", 12, ".1f"),

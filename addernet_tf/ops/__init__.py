@@ -3,5 +3,6 @@
 
 from addernet_tf.ops.adder_conv import active_backend, adder_conv2d
 from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
+from addernet_tf.ops._loader import kernel_target
 
-__all__ = ["adder_conv2d", "adder_conv2d_reference", "active_backend"]
+__all__ = ["adder_conv2d", "adder_conv2d_reference", "active_backend", "kernel_target"]

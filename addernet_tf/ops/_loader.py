@@ -6,6 +6,7 @@ or `make`), or the file named by the env var `ADDERNET_TF_LIBRARY` (how the
 Bazel-built library is tested). `ADDERNET_TF_BACKEND=reference` skips loading.
 """
 
+import ctypes
 import os
 import warnings
 
@@ -35,6 +36,20 @@ _load()
 def library():
     """The loaded op module, or None."""
     return _library
+
+
+def kernel_target():
+    """What the loaded library's CPU kernels were compiled for, e.g. "avx2 (32-byte
+    vectors, 16 registers)", or None without the library (or in one built before
+    it said)."""
+    if _library is None:
+        return None
+    try:  # the library is loaded already: this only looks the symbol up
+        target = ctypes.CDLL(_LIBRARY_PATH).AddernetCpuKernelTarget
+    except (OSError, AttributeError):
+        return None
+    target.restype = ctypes.c_char_p
+    return target().decode()
 
 
 def load_error():

@@ -5,16 +5,31 @@ figures where TensorFlow gives CPU allocator statistics and a one-line note
 
 import json
 import math
+import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
 
 from addernet_tf import cli
-from addernet_tf.ops import active_backend
+from addernet_tf.ops import active_backend, kernel_target
 from benchmarks import adder_conv
 
 pytestmark = pytest.mark.skipif(active_backend() != "custom",
                                 reason="the compiled op library is not built")
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
 
 TINY = ["--batch", "1", "--inner", "1", "--repeats", "1", "--reference_inner", "1"]
 RATIOS = ("fwd_over_conv", "fwdbwd_over_conv", "reference_over_custom")
@@ -71,3 +86,30 @@ def test_bad_flag_is_one_line(capsys):
         adder_conv.main(["--batch=0"])
     assert exit_.value.code == cli.USAGE
     assert capsys.readouterr().err.strip() == "adder_conv: --batch=0: 0 is not a positive integer"
+
+
+def test_names_the_kernels_target_and_the_conv_isa_cap(monkeypatch, capsys):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    adder_conv.main(["--json", "--conv_max_isa=AVX2", *TINY])
+    network = _rows(capsys.readouterr().out)[-1]
+    assert network["conv_max_isa"] == "AVX2" and os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert network["kernel_target"] == kernel_target() and network["kernel_target"]
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    adder_conv.main(TINY)
+    first = capsys.readouterr().out.splitlines()[1]
+    assert first == (f"kernels built for {kernel_target()}; conv's oneDNN ISA cap "
+                     "(ONEDNN_MAX_CPU_ISA): none")
+
+
+@pytest.mark.skipif(not _cpu_has("avx2"), reason="the CPU has no AVX2")
+def test_the_isa_cap_reaches_onednn():
+    # oneDNN reads the cap once, at its first primitive: a fresh process shows it.
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.adder_conv", "--json",
+                           "--conv_max_isa=AVX2", *TINY], capture_output=True, text=True,
+                          env=env, cwd=REPO, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    isa = [line for line in proc.stdout.splitlines() if line.startswith("onednn_verbose")
+           and ",isa:" in line]
+    assert isa and all(line.endswith("isa:Intel AVX2") for line in isa), isa[:3]

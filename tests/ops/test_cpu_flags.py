@@ -13,6 +13,8 @@ import subprocess
 import pytest
 import tensorflow as tf
 
+from addernet_tf.ops import kernel_target
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("cpu_flags", ROOT / "custom_ops" / "cpu_flags.py")
 cpu_flags = importlib.util.module_from_spec(_spec)
@@ -49,3 +51,13 @@ def test_eigen_compiles_with_the_flags(target, tmp_path):
         ["g++", "-fsyntax-only", "-std=c++17", "-I", tf.sysconfig.get_include(), *flags,
          str(source)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.skipif(kernel_target() is None, reason="the compiled op library is not loaded")
+def test_the_library_says_what_its_kernels_were_compiled_for():
+    # The build's flags (cpu_flags.flags(), ADDERNET_TF_MARCH honoured) decide the tiles.
+    macros = subprocess.run(["g++", *cpu_flags.flags(), "-dM", "-E", "-x", "c++", "/dev/null"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    expected = ("avx512" if "__AVX512F__" in macros else "avx2" if "__AVX2__" in macros
+                else "avx" if "__AVX__" in macros else "portable")
+    assert kernel_target().split()[0] == expected, kernel_target()

@@ -115,6 +115,19 @@ inline V ClampUnit(V v) {
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// What the kernels were compiled for, as `benchmarks.adder_conv` prints it.
+inline const char* KernelTarget() {
+#if defined(__AVX512F__)
+  return "avx512 (64-byte vectors, 32 registers)";
+#elif defined(__AVX2__)
+  return "avx2 (32-byte vectors, 16 registers)";
+#elif defined(__AVX__)
+  return "avx (32-byte vectors, 16 registers)";
+#else
+  return "portable (32-byte GCC vectors as pairs of 16-byte registers)";
+#endif
+}
+
 // 32-byte vector registers of the target the kernels are compiled for: 32
 // with AVX-512VL (EVEX encodings reach ymm16-31), 16 with AVX/AVX2 (ymm0-15);
 // NEON's 32 128-bit registers hold 16 such vectors as pairs (SSE's 16 only 8,

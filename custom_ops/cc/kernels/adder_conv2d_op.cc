@@ -125,3 +125,8 @@ REGISTER_CPU(double);
 
 }  // namespace
 }  // namespace addernet
+
+// The CPU kernels' compile target, for ctypes (`addernet_tf.ops.kernel_target`).
+extern "C" __attribute__((visibility("default"))) const char* AddernetCpuKernelTarget() {
+  return addernet::cpu::KernelTarget();
+}
