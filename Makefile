@@ -28,9 +28,16 @@ $(DEPS): pyproject.toml setup.py
 
 setup: $(DEPS)
 
+# The CPU target the library is built for (custom_ops/cpu_flags.py): a stamp per
+# target, so `ADDERNET_TF_MARCH=x86-64-v3 make build` rebuilds, and so does a
+# plain `make build` after it.
+MARCH_STAMP := build/march-$(or $(ADDERNET_TF_MARCH),native)
+$(MARCH_STAMP):
+	mkdir -p build && rm -f build/march-* && touch $@
+
 # Editable installs don't rebuild C++ by themselves: rebuild when a source changes.
 # (.venv is order-only: the full install above builds the library itself.)
-$(LIB): $(CC_SRC) setup.py | $(DEPS)
+$(LIB): $(CC_SRC) setup.py $(MARCH_STAMP) | $(DEPS)
 	$(PIP) install --no-build-isolation --no-deps -e .
 	touch $@
 
