@@ -53,6 +53,12 @@ def report(result):
             f"({round(result['agreement'] * n)}/{n} test images); accuracy int8 "
             f"{result['int8_accuracy']:.2%}, float {result['float_accuracy']:.2%}; "
             f"calibrated on {result['calibration_images']} train images")
+    if result.get("widened_ranges"):
+        names = result["widened_ranges"]
+        lines.append(f"{len(names)} int8 activations had an empty calibrated range (e.g. "
+                     f"{names[0]!r}: a ReLU that never fired, or a barely trained layer) and "
+                     "got the minimal one; train longer or calibrate on more images if the "
+                     "agreement is low")
     return "\n".join(lines)
 
 

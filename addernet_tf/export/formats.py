@@ -9,7 +9,7 @@ import numpy as np
 from addernet_tf import _atomic
 from addernet_tf._validate import positive_int
 from addernet_tf.export import litert, serving
-from addernet_tf.export.int8 import int8_friendly
+from addernet_tf.export.int8 import floor_activation_scales, int8_friendly
 from addernet_tf.export.run import open_run, uint8_images
 from addernet_tf.ops import _loader
 
@@ -123,6 +123,8 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
       dict: "format", "path", "bytes", "input", "output", "num_classes",
       "image_size"; for int8 also "calibration_images", "eval_images" (used),
       "agreement" (top-1 agreement with the float student, in [0, 1]),
+      "widened_ranges" (int8 activations whose calibrated range was empty,
+      given the minimal one: `int8.floor_activation_scales`),
       "int8_accuracy" and "float_accuracy" (on those test images).
 
     Raises:
@@ -142,7 +144,8 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
         else:
             data_dir = info.data_dir if data_dir is None else data_dir
             calibration, _ = uint8_images(info, "train", calibration_images, data_dir)
-            flatbuffer = serving.to_tflite(int8_friendly(model), info, workdir, calibration)
+            flatbuffer, raised = floor_activation_scales(
+                serving.to_tflite(int8_friendly(model), info, workdir, calibration))
             candidate = os.path.join(workdir, "model.tflite")
             with open(candidate, "wb") as f:
                 f.write(flatbuffer)
@@ -151,6 +154,7 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
             reference = student.predict(serving.normalize(images, info), batch_size=litert.CHUNK,
                                         verbose=0).argmax(-1)
             result.update(calibration_images=len(calibration), eval_images=len(images),
+                          widened_ranges=raised,
                           agreement=float(np.mean(quantized == reference)),
                           int8_accuracy=float(np.mean(quantized == labels)),
                           float_accuracy=float(np.mean(reference == labels)))

@@ -7,7 +7,11 @@ import numpy as np
 from addernet_tf.layers import Adder2D, Tap
 from addernet_tf.ops import geometry
 
-__all__ = ["CenteredAdder", "batch_norm_after", "int8_friendly"]
+__all__ = ["CenteredAdder", "batch_norm_after", "int8_friendly", "MIN_ACTIVATION_SCALE",
+           "floor_activation_scales"]
+
+MIN_ACTIVATION_SCALE = 1e-6
+"""int8 step (real units) below which an activation's calibrated range counts as empty."""
 
 
 class CenteredAdder(keras.layers.Layer):
@@ -103,3 +107,44 @@ def int8_friendly(model):
         # The adder now outputs A − mean, so its BN normalizes around 0.
         copy.get_layer(bn.name).moving_mean.assign(np.zeros_like(mean, np.float32))
     return copy
+
+
+def floor_activation_scales(flatbuffer, floor=MIN_ACTIVATION_SCALE):
+    """A .tflite model with every int8 activation's scale raised to at least `floor`.
+
+    A tensor that calibration saw constant (a ReLU that never fired, a layer
+    of a barely trained network) gets a scale of 0 or nearly so, and the
+    interpreter then fails or aborts preparing the ops around it: their
+    requantization multipliers `s_in·s_w/s_out` leave int32 range. With the
+    floor, such a tensor holds [zero point ± 127·floor], so it still
+    represents its calibrated value (a dead ReLU's 0) exactly, and the ops
+    prepare. Constant tensors (weights) are left alone: a zero or tiny
+    weight scale only zeroes a multiplier.
+
+    Args:
+      flatbuffer: the model's bytes.
+      floor: the smallest activation scale (> 0).
+
+    Returns:
+      `(bytes, names)`: the model, and the names of the tensors raised (the
+      same bytes when there are none).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=import-outside-toplevel
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    int8 = 9  # tflite.TensorType.INT8
+    raised = []
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            q, data = tensor.quantization, model.buffers[tensor.buffer].data
+            if (tensor.type != int8 or q is None or q.scale is None or len(q.scale) == 0
+                    or (data is not None and len(data) > 0)):
+                continue
+            scale = np.asarray(q.scale, np.float32)
+            if scale.min() < floor:
+                q.scale = np.maximum(scale, np.float32(floor))
+                name = tensor.name
+                raised.append(name.decode() if isinstance(name, bytes) else str(name))
+    if not raised:
+        return bytes(flatbuffer), []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), raised

@@ -478,6 +478,35 @@ def test_int8_model_that_does_not_run_gives_one_line(tmp_path):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+def test_empty_activation_ranges_get_the_minimal_one_and_the_model_runs(tmp_path):
+    _dead_relu_int8_model(tmp_path / "dead.tflite")
+    dead = (tmp_path / "dead.tflite").read_bytes()
+    fixed, raised = int8.floor_activation_scales(dead)
+    assert raised and all("Relu" in name for name in raised), raised
+    (tmp_path / "fixed.tflite").write_bytes(fixed)
+    images = np.random.default_rng(1).integers(0, 256, (40, 2, 2, 3), dtype=np.uint8)
+    got = litert.probabilities(str(tmp_path / "fixed.tflite"), images, str(tmp_path))
+    # The float model, by hand: the ReLU never fires (x <= 1, weights sum < 10),
+    # so the output is softmax over channels of each image's spatial mean of x.
+    mean = (images.astype(np.float64) / 255.0).mean(axis=(1, 2))
+    want = np.exp(mean) / np.exp(mean).sum(-1, keepdims=True)
+    assert np.max(np.abs(got - want)) <= 0.01
+    assert np.mean(got.argmax(-1) == want.argmax(-1)) >= 0.95
+    # Raised once, the model is left as it is.
+    again, none = int8.floor_activation_scales(fixed)
+    assert none == [] and again == fixed
+
+
+def test_export_report_names_the_widened_ranges():
+    result = {"format": "tflite_int8", "path": "s.tflite", "bytes": 10, "input": "uint8",
+              "output": "float32", "eval_images": 4, "agreement": 1.0, "int8_accuracy": 0.5,
+              "float_accuracy": 0.5, "calibration_images": 8}
+    assert "minimal" not in export_cli.report(dict(result, widened_ranges=[]))
+    line = export_cli.report(dict(result, widened_ranges=["relu_3", "relu_4"])).splitlines()[-1]
+    assert line.startswith("2 int8 activations had an empty calibrated range (e.g. 'relu_3'")
+
+
 def test_cnn_run_exports_with_conv_layers(tmp_path, test_split):
     import tensorflow as tf
 
