@@ -113,11 +113,20 @@ def closest_to_bounds(epochs):
     for logs in epochs:
         for name, value in logs.items():
             if name.startswith("sigma_"):
-                value = float(value)
+                value = _number(value)
+                if value is None or not value > 0:  # an empty or unreadable cell
+                    continue
                 factor = min(value / low, high / value)
                 if factor < worst[0]:
                     worst = (factor, name, value)
     return worst
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def feature_health(epochs):
@@ -129,7 +138,8 @@ def feature_health(epochs):
       "sigma_value": `closest_to_bounds`}`. Healthy: ratio ≤ 0.5 and factor
       ≥ 10 (docs/DESIGN.md, "σ health").
     """
-    feature = [float(logs["feature"]) for logs in epochs if logs.get("feature") not in (None, "")]
+    feature = [_number(logs.get("feature")) for logs in epochs]
+    feature = [value for value in feature if value is not None and math.isfinite(value)]
     ratio = feature[-1] / feature[0] if len(feature) > 1 and feature[0] > 0 else None
     factor, name, value = closest_to_bounds(epochs)
     return {"l_mid_ratio": ratio, "sigma_factor": factor, "sigma_name": name,

@@ -71,6 +71,9 @@ def test_closest_to_bounds_picks_the_worst_sigma():
     # 1e4 / 5e3 = 2 beats 1e-3 / 1e-4 = 10; ‖ρ‖ is not a σ.
     assert (name, value) == ("sigma_a_0", 5e3) and factor == pytest.approx(2.0)
     assert closest_to_bounds([{"feature": 1.0}]) == (math.inf, None, None)
+    # A cell history.csv could not fill (or a σ that is not a number) is skipped.
+    assert closest_to_bounds([{"sigma_a_0": "", "sigma_a_1": "None", "sigma_c_0": "4.0"}]) == (
+        pytest.approx(min(4.0 / 1e-4, 1e4 / 4.0)), "sigma_c_0", 4.0)
 
 
 def test_feature_health_reads_history_rows():
@@ -83,5 +86,6 @@ def test_feature_health_reads_history_rows():
     assert health["sigma_factor"] == pytest.approx(0.02 / 1e-4)
     # One epoch, or a method without a feature loss: no ratio, no σ.
     assert feature_health(rows[:1])["l_mid_ratio"] is None
+    assert feature_health([{"feature": "nan"}, *rows])["l_mid_ratio"] == pytest.approx(0.25)
     assert feature_health([{"epoch": "0", "kd": "1.0"}, {"epoch": "1", "kd": "0.5"}]) == {
         "l_mid_ratio": None, "sigma_factor": math.inf, "sigma_name": None, "sigma_value": None}

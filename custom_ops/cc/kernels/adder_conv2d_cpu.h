@@ -419,8 +419,6 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
 
 // --------------------------------------------------------- backprop input
 
-// Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded),
-// in caller-provided memory of BackpropInputWorkspaceSize elements.
 // Input channels per dX register block: one 64-byte vector with AVX-512F,
 // one 32-byte vector otherwise.
 #if defined(__AVX512F__)
@@ -431,6 +429,8 @@ template <typename T>
 constexpr int64_t kInputLanes = Simd<T>::kLanes;
 #endif
 
+// Filter transposed to [KH][KW][O][Cp] (input channels innermost, padded to
+// kInputLanes), in caller-provided memory of BackpropInputWorkspaceSize elements.
 template <typename T>
 int64_t BackpropInputWorkspaceSize(const AdderConvGeometry& g) {
   return g.kernel_height * g.kernel_width * g.out_channels *
