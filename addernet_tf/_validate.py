@@ -1,15 +1,26 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
 """Argument checks shared by the Python API: each error names the argument and shows the value."""
 
+import functools
+import inspect
 import math
 import numbers
+import warnings
 
-__all__ = ["IMPLEMENTATIONS", "is_int", "positive_int", "positive_number", "int_pair", "choice",
-           "adaptive_eta", "implementation"]
+__all__ = ["IMPLEMENTATIONS", "NETWORKS", "is_int", "positive_int", "positive_number", "int_pair", "choice",
+           "adaptive_eta", "implementation", "network", "reads_old_network_names"]
 
 # How an adder layer computes: "auto", the compiled op where it is loaded;
-# "reference", the builtin-op twin.
-IMPLEMENTATIONS = ("auto", "reference")
+# "builtin", the builtin-op twin.
+IMPLEMENTATIONS = ("auto", "builtin")
+# Spellings that saved files still hold, read as their successors.
+_OLD_IMPLEMENTATIONS = {"reference": "builtin"}
+
+# Which network of a teacher/student pair: the CNN (multiplications) or the ANN
+# (adder layers), as `--method`, the kernel heads and the model builders say.
+NETWORKS = ("cnn", "ann")
+# The model builders' spellings before 0.2 (`conv="conv"` / `conv="adder"`).
+OLD_NETWORKS = {"conv": "cnn", "adder": "ann"}
 
 
 def is_int(value):
@@ -63,5 +74,41 @@ def adaptive_eta(value):
 
 
 def implementation(value):
-    """One of `IMPLEMENTATIONS`."""
+    """One of `IMPLEMENTATIONS`; an old spelling becomes its successor, with a
+    DeprecationWarning."""
+    if isinstance(value, str) and value in _OLD_IMPLEMENTATIONS:
+        new = _OLD_IMPLEMENTATIONS[value]
+        warnings.warn(f"implementation={value!r} is deprecated: use {new!r}",
+                      DeprecationWarning, stacklevel=3)
+        return new
     return choice(value, "implementation", IMPLEMENTATIONS)
+
+
+def network(value):
+    """One of `NETWORKS`."""
+    return choice(value, "network", NETWORKS)
+
+
+def reads_old_network_names(builder):
+    """Lets a model builder read its spellings before 0.2, with a DeprecationWarning:
+    the keyword `conv=` for `network=`, and the values "conv"/"adder" for "cnn"/"ann"."""
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def wrapper(*args, **kwargs):
+        if "conv" in kwargs:
+            if "network" in kwargs:
+                raise TypeError(f"{builder.__name__}() got `network` and `conv`, its old name")
+            old = kwargs.pop("conv")
+            kwargs["network"] = OLD_NETWORKS.get(old, old) if isinstance(old, str) else old
+            warnings.warn("`conv=` is deprecated: use `network=` (\"cnn\" or \"ann\")",
+                          DeprecationWarning, stacklevel=2)
+        bound = signature.bind(*args, **kwargs)
+        old = bound.arguments.get("network")
+        if isinstance(old, str) and old in OLD_NETWORKS:
+            bound.arguments["network"] = OLD_NETWORKS[old]
+            warnings.warn(f"network={old!r} is deprecated: use {OLD_NETWORKS[old]!r}",
+                          DeprecationWarning, stacklevel=2)
+        return builder(*bound.args, **bound.kwargs)
+
+    return wrapper

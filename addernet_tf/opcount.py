@@ -15,10 +15,11 @@ docs/DESIGN.md, "Op counting".
 import dataclasses
 import json
 import math
+import sys
 
 import keras
 
-from addernet_tf import cli
+from addernet_tf import _validate, cli
 from addernet_tf.layers import Adder2D, Tap
 
 __all__ = ["ENERGY_PJ", "LayerOps", "OpCount", "OTHER_KEYS", "count_ops", "energy_pj",
@@ -351,8 +352,12 @@ def format_table(result, per_layer=False):
 def _main(values):
     from addernet_tf import models
 
-    kwargs = {"conv": values.conv}
-    given = [f"--model={values.model}", f"--conv={values.conv}"]
+    network = values.network
+    if values.conv is not None:
+        network = _validate.OLD_NETWORKS[values.conv]
+        print(f"opcount: --conv is deprecated: use --network={network}", file=sys.stderr)
+    kwargs = {"network": network}
+    given = [f"--model={values.model}", f"--network={network}"]
     if values.num_classes is not None:
         kwargs["num_classes"] = values.num_classes
         given.append(f"--num_classes={values.num_classes}")
@@ -367,10 +372,10 @@ def _main(values):
     num_classes = int(model.outputs[0].shape[-1])
     input_shape = list(_model_input_shapes(model)[0])
     if values.json:
-        print(json.dumps({"model": values.model, "conv": values.conv, "num_classes": num_classes,
+        print(json.dumps({"model": values.model, "network": network, "num_classes": num_classes,
                           "input_shape": input_shape, **result.as_dict()}))
         return
-    print(f"model {values.model}, conv {values.conv}, num_classes {num_classes}, "
+    print(f"model {values.model}, network {network}, num_classes {num_classes}, "
           f"input {'x'.join(str(d) for d in input_shape)} (per sample)")
     print(format_table(result, per_layer=values.per_layer))
 
@@ -387,8 +392,10 @@ def define_flags(flag_values=None):
              "'module:function' (a Keras CNN, adderized).")
     d.DEFINE_integer("num_classes", None, "Classes of the classifier (default: the model's "
                      "own, 10 for CIFAR models, 1000 for ImageNet ones).", lower_bound=1)
-    d.DEFINE_enum("conv", "adder", ["adder", "conv"],
-                  "`adder`: the ANN (adder layers); `conv`: the CNN.")
+    d.DEFINE_enum("network", "ann", ["ann", "cnn"],
+                  "`ann`: the adder network; `cnn`: the CNN.")
+    d.DEFINE_enum("conv", None, ["adder", "conv"],
+                  "Deprecated spelling of --network (adder: ann, conv: cnn).")
     d.DEFINE_integer("input_size", None, "Input height = width (default: the model's own, "
                      "32 for CIFAR models, 224 for ImageNet ones).", lower_bound=1)
     d.DEFINE_boolean("json", False, "Print one JSON line instead of a table.")

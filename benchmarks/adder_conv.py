@@ -10,12 +10,12 @@ x86-64-v3) as an AVX2-only machine would run both, add --conv_max_isa=AVX2.
 
 For each shape, measured in this one run (ratios, never absolute times, are
 the result: absolute times on shared machines are noise):
-  fwd/conv       custom forward time / conv forward time
-  fwdbwd/conv    custom forward+backward / conv forward+backward
-  ref/custom     builtin-op twin forward+backward / custom forward+backward
+  fwd/conv       compiled forward time / conv forward time
+  fwdbwd/conv    compiled forward+backward / conv forward+backward
+  builtin/compiled     builtin-op twin forward+backward / compiled forward+backward
   dX/conv, dF/conv  the input- and filter-gradient kernels alone / conv's
                  Conv2DBackpropInput and Conv2DBackpropFilter
-  mem/conv       custom peak allocator bytes / conv's, forward+backward
+  mem/conv       compiled peak allocator bytes / conv's, forward+backward
                  ("n/a", null in --json, where TensorFlow cannot reset or
                  read the CPU allocator's statistics: one note says so)
 Each op is timed inside one `tf.function` that runs it `--inner` times in a
@@ -33,8 +33,8 @@ import tensorflow as tf
 
 from addernet_tf import cli
 from addernet_tf.ops import _loader, active_backend, kernel_target
-from addernet_tf.ops.adder_conv import adder_conv2d_custom
-from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
+from addernet_tf.ops.adder_conv2d import adder_conv2d_compiled
+from addernet_tf.ops.adder_conv2d_builtin import adder_conv2d_builtin
 
 PAD1 = [[0, 0], [1, 1], [1, 1], [0, 0]]
 
@@ -53,7 +53,7 @@ def _conv(x, f, stride, padding):
     return tf.nn.conv2d(x, f, stride, padding)
 
 
-OPS = {"conv": _conv, "custom": adder_conv2d_custom, "reference": adder_conv2d_reference}
+OPS = {"conv": _conv, "compiled": adder_conv2d_compiled, "builtin": adder_conv2d_builtin}
 
 
 def _first(t):
@@ -81,18 +81,18 @@ def _passes(stride):
                       explicit_paddings=[0, 0, 1, 1, 1, 1, 0, 0])
     return {
         "conv_fwd": forward(OPS["conv"]),
-        "custom_fwd": forward(OPS["custom"]),
+        "compiled_fwd": forward(OPS["compiled"]),
         "conv_fwdbwd": forward_backward(OPS["conv"]),
-        "custom_fwdbwd": forward_backward(OPS["custom"]),
-        "reference_fwdbwd": forward_backward(OPS["reference"]),
+        "compiled_fwdbwd": forward_backward(OPS["compiled"]),
+        "builtin_fwdbwd": forward_backward(OPS["builtin"]),
         # The gradient kernels alone.
         "conv_dx": lambda x, f, dy: _first(tf.raw_ops.Conv2DBackpropInput(
             input_sizes=tf.shape(x), filter=f, out_backprop=dy, **conv_attrs)),
         "conv_df": lambda x, f, dy: _first(tf.raw_ops.Conv2DBackpropFilter(
             input=x, filter_sizes=tf.shape(f), out_backprop=dy, **conv_attrs)),
-        "custom_dx": lambda x, f, dy: _first(
+        "compiled_dx": lambda x, f, dy: _first(
             lib.addernet_adder_conv2d_backprop_input(x, f, dy, **attrs)),
-        "custom_df": lambda x, f, dy: _first(
+        "compiled_df": lambda x, f, dy: _first(
             lib.addernet_adder_conv2d_backprop_filter(x, f, dy, **attrs)),
     }
 
@@ -111,7 +111,7 @@ def _looped(one_pass, inner):
     return run
 
 
-def measure_shape(shape, batch, inner, reference_inner, repeats):
+def measure_shape(shape, batch, inner, builtin_inner, repeats):
     """Times every pass of one shape (see `_passes`).
 
     Returns ({pass: seconds per call}, {op: peak allocator bytes of its
@@ -127,7 +127,7 @@ def measure_shape(shape, batch, inner, reference_inner, repeats):
     out_hw = (hw + 2 - k) // stride + 1
     dy = tf.constant(rng.standard_normal((batch, out_hw, out_hw, o)), tf.float32)
     passes = _passes(stride)
-    loops = {name: reference_inner if name.startswith("reference") else inner
+    loops = {name: builtin_inner if name.startswith("builtin") else inner
              for name in passes}
     runs = {name: _looped(fn, loops[name]) for name, fn in passes.items()}
     for run in runs.values():
@@ -189,7 +189,7 @@ def define_flags(flag_values):
     d.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
     d.DEFINE_integer("inner", 10, "Op calls per timed tf.function call.", lower_bound=1)
     d.DEFINE_integer("repeats", 5, "Timed calls; the best is kept.", lower_bound=1)
-    d.DEFINE_integer("reference_inner", 1, "Loop count for the (slow) builtin-op twin.",
+    d.DEFINE_integer("builtin_inner", 1, "Loop count for the (slow) builtin-op twin.",
                      lower_bound=1)
     d.DEFINE_boolean("json", False, "One JSON line per shape.")
     d.DEFINE_enum("conv_max_isa", "default", CONV_ISAS,
@@ -201,7 +201,7 @@ def define_flags(flag_values):
 def main(argv=None):
     """Runs the benchmark on `argv` (without the program name; default sys.argv[1:])."""
     args = cli.parse("adder_conv", define_flags, argv)
-    if active_backend() != "custom":
+    if active_backend() != "compiled":
         raise SystemExit("the compiled op library is not loaded: run `make` first")
 
     conv_isa = _cap_conv_isa(args.conv_max_isa)
@@ -209,17 +209,17 @@ def main(argv=None):
     del _MEMORY_UNAVAILABLE[:]
     rows, totals = [], {}
     for shape in RESNET20_SHAPES:
-        t, mem = measure_shape(shape, args.batch, args.inner, args.reference_inner,
+        t, mem = measure_shape(shape, args.batch, args.inner, args.builtin_inner,
                                args.repeats)
         rows.append({
             "shape": shape[0], "batch": args.batch,
-            "fwd_over_conv": t["custom_fwd"] / t["conv_fwd"],
-            "fwdbwd_over_conv": t["custom_fwdbwd"] / t["conv_fwdbwd"],
-            "reference_over_custom": t["reference_fwdbwd"] / t["custom_fwdbwd"],
-            "dx_over_conv": t["custom_dx"] / t["conv_dx"],
-            "df_over_conv": t["custom_df"] / t["conv_df"],
-            "mem_over_conv": _mem_ratio(mem, "custom"),
-            "reference_mem_over_conv": _mem_ratio(mem, "reference"),
+            "fwd_over_conv": t["compiled_fwd"] / t["conv_fwd"],
+            "fwdbwd_over_conv": t["compiled_fwdbwd"] / t["conv_fwdbwd"],
+            "builtin_over_compiled": t["builtin_fwdbwd"] / t["compiled_fwdbwd"],
+            "dx_over_conv": t["compiled_dx"] / t["conv_dx"],
+            "df_over_conv": t["compiled_df"] / t["conv_df"],
+            "mem_over_conv": _mem_ratio(mem, "compiled"),
+            "builtin_mem_over_conv": _mem_ratio(mem, "builtin"),
         })
         for name, seconds in t.items():
             totals[name] = totals.get(name, 0.0) + shape[-1] * seconds
@@ -228,25 +228,25 @@ def main(argv=None):
 
     network = {
         "shape": "resnet20 (all 3x3 layers, summed)", "batch": args.batch,
-        "fwd_over_conv": totals["custom_fwd"] / totals["conv_fwd"],
-        "fwdbwd_over_conv": totals["custom_fwdbwd"] / totals["conv_fwdbwd"],
-        "reference_over_custom": totals["reference_fwdbwd"] / totals["custom_fwdbwd"],
+        "fwd_over_conv": totals["compiled_fwd"] / totals["conv_fwd"],
+        "fwdbwd_over_conv": totals["compiled_fwdbwd"] / totals["conv_fwdbwd"],
+        "builtin_over_compiled": totals["builtin_fwdbwd"] / totals["compiled_fwdbwd"],
         "kernel_target": target, "conv_max_isa": conv_isa,
     }
     if args.json:
         print(json.dumps(network))
     else:
-        print(f"adder_conv2d (custom kernels) vs tf.nn.conv2d, float32, batch {args.batch}, "
+        print(f"adder_conv2d (compiled kernels) vs tf.nn.conv2d, float32, batch {args.batch}, "
               f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} intra-op threads")
         print(f"kernels built for {target}; conv's oneDNN ISA cap (ONEDNN_MAX_CPU_ISA): "
               f"{conv_isa}")
         columns = [("fwd/conv", "fwd_over_conv", 10, ".2f"),
                    ("fwdbwd/conv", "fwdbwd_over_conv", 13, ".2f"),
-                   ("ref/custom", "reference_over_custom", 12, ".1f"),
+                   ("builtin/compiled", "builtin_over_compiled", 12, ".1f"),
                    ("dX/conv", "dx_over_conv", 9, ".2f"),
                    ("dF/conv", "df_over_conv", 9, ".2f"),
                    ("mem/conv", "mem_over_conv", 10, ".2f"),
-                   ("ref mem/conv", "reference_mem_over_conv", 14, ".1f")]
+                   ("builtin mem/conv", "builtin_mem_over_conv", 14, ".1f")]
         print(f"{'layer':<12}" + "".join(f"{title:>{w}}" for title, _, w, _ in columns))
         def cell(value, w, fmt):
             return f"{'n/a':>{w}}" if value is None else f"{value:>{w}{fmt}}"
@@ -258,7 +258,7 @@ def main(argv=None):
               for _, key, _, _ in columns}
         print(f"{'geo. mean':<12}" + "".join(cell(gm[key], w, fmt) for _, key, w, fmt in columns))
         print(f"{'resnet20':<12}{network['fwd_over_conv']:>10.2f}"
-              f"{network['fwdbwd_over_conv']:>13.2f}{network['reference_over_custom']:>12.1f}"
+              f"{network['fwdbwd_over_conv']:>13.2f}{network['builtin_over_compiled']:>12.1f}"
               "   (all 3x3 layers, times summed)")
     if _MEMORY_UNAVAILABLE:
         print(f"note: no memory figures: TensorFlow cannot give CPU:0 allocator statistics "

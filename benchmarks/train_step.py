@@ -58,11 +58,11 @@ BASELINE = "pkkd_cnn"
 
 # name -> (student conv form, teacher?, alpha, feature loss?, description)
 CONFIGS = {
-    "pkkd_ann": ("adder", True, 1.0, True, "PKKD: ANN student + CNN teacher + kernel heads"),
-    "pkkd_cnn": ("conv", True, 1.0, True, "baseline: same KD step, CNN student"),
-    "kd_ann": ("adder", True, 1.0, False, "plain KD (logits only), ANN student"),
-    "ann": ("adder", False, 0.0, False, "vanilla ANN, cross-entropy only"),
-    "cnn": ("conv", False, 0.0, False, "vanilla CNN, cross-entropy only"),
+    "pkkd_ann": ("ann", True, 1.0, True, "PKKD: ANN student + CNN teacher + kernel heads"),
+    "pkkd_cnn": ("cnn", True, 1.0, True, "baseline: same KD step, CNN student"),
+    "kd_ann": ("ann", True, 1.0, False, "plain KD (logits only), ANN student"),
+    "ann": ("ann", False, 0.0, False, "vanilla ANN, cross-entropy only"),
+    "cnn": ("cnn", False, 0.0, False, "vanilla CNN, cross-entropy only"),
 }
 
 
@@ -74,12 +74,12 @@ def _sgd():
 
 def build_distiller(name, model, image_size, seed=0):
     """The `Distiller` of configuration `name` (see `CONFIGS`), compiled."""
-    student_conv, with_teacher, alpha, with_features, _ = CONFIGS[name]
+    student_network, with_teacher, alpha, with_features, _ = CONFIGS[name]
     keras.utils.set_random_seed(seed)
     shape = (image_size, image_size, 3)
-    student = get_model(model, num_classes=NUM_CLASSES, conv=student_conv, input_shape=shape,
+    student = get_model(model, num_classes=NUM_CLASSES, network=student_network, input_shape=shape,
                         name="student")
-    teacher = (get_model(model, num_classes=NUM_CLASSES, conv="conv", input_shape=shape,
+    teacher = (get_model(model, num_classes=NUM_CLASSES, network="cnn", input_shape=shape,
                          name="teacher") if with_teacher else None)
     distiller = Distiller(
         student, teacher, losses.KernelFeatureLoss() if with_features else None,
@@ -186,7 +186,7 @@ def main(argv=None):
     """Runs the benchmark on `argv` (without the program name; default sys.argv[1:])."""
     args = cli.parse("train_step", define_flags, argv)
     backend = active_backend()
-    if backend != "custom":
+    if backend != "compiled":
         raise SystemExit("the compiled op library is not loaded: run `make` first "
                          "(the builtin-op adder twin is ~100x slower: no useful ratio)")
 

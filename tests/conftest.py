@@ -35,6 +35,10 @@ import threading
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# `tests.tiny_model:cnn`, the small network of the trainer tests, is imported by
+# name (as `--model=` specs are), however pytest was started.
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 # No test downloads anything, even on a machine with a network: every download
 # probe of addernet_tf.data (child processes inherit the variable) goes to a

@@ -335,10 +335,10 @@ def train(config, callbacks=(), evaluate_test=True):
     with strategy.scope():
         plan = {"print_fn": print} if is_external(config.model) and config.verbose else {}
         student = get_model(config.model, num_classes=info.num_classes,
-                            conv="conv" if config.method == "cnn" else "adder",
+                            network="cnn" if config.method == "cnn" else "ann",
                             input_shape=info.image_shape, adaptive_eta=eta, name="student",
                             **plan)
-        teacher = (get_model(config.model, num_classes=info.num_classes, conv="conv",
+        teacher = (get_model(config.model, num_classes=info.num_classes, network="cnn",
                              input_shape=info.image_shape, name="teacher")
                    if distilled else None)
     _check_memory(config, info, (student, teacher))

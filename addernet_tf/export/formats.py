@@ -94,7 +94,7 @@ def export_saved_model(model_dir, out, op="builtin"):
         raise ValueError(f"op='compiled' needs the compiled adder op, which is not loaded "
                          f"({_loader.load_error()})")
     run = open_run(model_dir)
-    serving.write_saved_model(run.student if op == "compiled" else run.reference, run.info, out)
+    serving.write_saved_model(run.student if op == "compiled" else run.builtin, run.info, out)
     return {**_described("saved_model", out, run.info), "op": op}
 
 

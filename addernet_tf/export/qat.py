@@ -87,7 +87,7 @@ def _layer_spec(layer, entry, arrays, centers):
 def _describe_student(run, data_dir, calibration_images, path):
     """Writes the rebuilt student (graph, weights, centers) of an `export.Run` and
     the data to `path` (.npz, and its layer graph to `path`.json)."""
-    model, info = run.reference, run.info
+    model, info = run.builtin, run.info
     config = model.get_config()
     after = batch_norm_after(model)
     centers = {name: -bn.moving_mean.numpy().astype(np.float32) for name, bn in after.items()}

@@ -28,7 +28,7 @@ class RunInfo(NamedTuple):
       dataset: the data set it trained on (a name in `addernet_tf.data.DATASETS`).
       image_size: the student's input height = width.
       model: the architecture (what `addernet_tf.models.get_model` builds).
-      conv: "adder" (an ANN student) or "conv" (a CNN, `--method=cnn`).
+      network: "ann" (an adder student) or "cnn" (a CNN, `--method=cnn`).
       num_classes: K, the student's logits per image.
       data_dir: the run's tfds data directory (None for digits / tfds' default;
         for image_folder, the folder).
@@ -41,7 +41,7 @@ class RunInfo(NamedTuple):
     dataset: str
     image_size: int
     model: str
-    conv: str
+    network: str
     num_classes: int
     data_dir: str
     normalization: tuple = None
@@ -52,14 +52,14 @@ class Run(NamedTuple):
 
     Attributes:
       student: student.keras as saved (the compiled adder op when it is loaded).
-      reference: the same network rebuilt from the run's flags with every
+      builtin: the same network rebuilt from the run's flags with every
         adder layer on the builtin-op twin, the trained weights copied in (what
         the exports serve).
       info: the run's `RunInfo`.
     """
 
     student: keras.Model
-    reference: keras.Model
+    builtin: keras.Model
     info: RunInfo
 
 
@@ -173,21 +173,21 @@ def _checked_run(model_dir, settings, student):
                 else f"dataset={settings['dataset']} at its default size")
         raise ValueError(f"{summary} says {said} ({'×'.join(map(str, expected))} images) but "
                          f"{saved} takes {'×'.join(map(str, shape))} images")
-    conv = "conv" if settings["method"] == "cnn" else "adder"
+    network = "cnn" if settings["method"] == "cnn" else "ann"
     adders = sum(isinstance(layer, Adder2D) for layer in student.layers)
-    if conv == "conv" and adders:
+    if network == "cnn" and adders:
         raise ValueError(f"{summary} says method={settings['method']} (a conv student) but "
                          f"{saved} has {adders} Adder2D layers")
-    if conv == "adder" and not adders:
+    if network == "ann" and not adders:
         raise ValueError(f"{summary} says method={settings['method']} (an adder student) but "
                          f"{saved} has no Adder2D layer")
     info = RunInfo(model_dir=model_dir, dataset=settings["dataset"], image_size=int(shape[0]),
-                   model=settings["model"], conv=conv,
+                   model=settings["model"], network=network,
                    num_classes=int(student.output_shape[-1]), data_dir=settings["data_dir"],
                    normalization=settings["normalization"])
-    twin = get_model(info.model, num_classes=info.num_classes, conv=info.conv,
+    twin = get_model(info.model, num_classes=info.num_classes, network=info.network,
                      input_shape=(info.image_size, info.image_size, 3), adaptive_eta=None,
-                     implementation="reference")
+                     implementation="builtin")
     difference = _layout_difference(student, twin)
     if difference:
         raise ValueError(f"{summary} says model={info.model} but {saved} is not a "
@@ -213,9 +213,9 @@ def open_run(model_dir):
     model_dir = _check_model_dir(model_dir)
     settings = _read_flags(model_dir)  # before the slow part
     student = _load_keras_student(model_dir)
-    info, reference = _checked_run(model_dir, settings, student)
-    reference.set_weights(student.get_weights())
-    return Run(student, reference, info)
+    info, builtin = _checked_run(model_dir, settings, student)
+    builtin.set_weights(student.get_weights())
+    return Run(student, builtin, info)
 
 
 def read_run(model_dir):
@@ -227,15 +227,15 @@ def read_run(model_dir):
     return open_run(model_dir).info
 
 
-def load_student(model_dir, implementation="reference"):
+def load_student(model_dir, implementation="builtin"):
     """The trained student of a run as a Keras model.
 
     Args:
       model_dir: a finished `trainers.pkkd` run.
-      implementation: "reference": rebuilt from the run's flags with every
+      implementation: "builtin": rebuilt from the run's flags with every
         adder layer on the builtin-op twin and the trained weights copied in
         (what `export` serves); "auto": student.keras as saved (the compiled
-        op when it is loaded).
+        op when it is loaded). "reference" is read as "builtin" (deprecated).
 
     Returns:
       a `keras.Model`: normalized float32 images `[N, H, W, 3]` (as
@@ -244,9 +244,9 @@ def load_student(model_dir, implementation="reference"):
     Raises:
       ValueError: a bad `implementation`, or as `open_run`.
     """
-    _validate.implementation(implementation)
+    implementation = _validate.implementation(implementation)
     run = open_run(model_dir)
-    return run.student if implementation == "auto" else run.reference
+    return run.student if implementation == "auto" else run.builtin
 
 
 def uint8_images(info, split, count, data_dir):

@@ -11,6 +11,7 @@ import math
 import keras
 import tensorflow as tf
 
+from addernet_tf import _validate
 from addernet_tf._validate import positive_int, positive_number
 
 __all__ = ["KernelMap", "KernelHead", "KERNEL_KINDS", "DIRECTIONS", "SIGMA_BOUNDS",
@@ -256,8 +257,7 @@ def kernel_heads_for_taps(taps, network, kernel=True, rho=True, sigma_init=1.0,
     Returns:
       A list of unbuilt `KernelHead`s, aligned with `taps`.
     """
-    if network not in ("cnn", "ann"):
-        raise ValueError(f'`network` must be "cnn" or "ann", got {network!r}')
+    _validate.network(network)
     prefix = name_prefix or f"{network}_head"
     heads = []
     for tap in taps:

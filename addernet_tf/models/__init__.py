@@ -1,5 +1,5 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
-"""Model builders: each network as a CNN teacher (`conv="conv"`) or an ANN student (`"adder"`).
+"""Model builders: each network as a CNN teacher (`network="cnn"`) or an ANN student (`"ann"`).
 
 Every builder returns a functional `keras.Model` from `[N, H, W, C]` images
 (channels last) to `[N, num_classes]` logits, with `Tap` layers marking the
@@ -8,7 +8,7 @@ network share one builder, so they have the same layers, parameter counts and
 taps; only each non-stem convolution is `Conv2D` in one and `Adder2D` in the other.
 """
 
-from addernet_tf.models._blocks import CONV_FORMS
+from addernet_tf._validate import NETWORKS
 from addernet_tf.models.adderize import adderize, adderize_plan, tap_like
 from addernet_tf.models.external import external_model, external_problem, is_external
 from addernet_tf.models.resnet_cifar import resnet20, resnet32, resnet56, resnet_cifar
@@ -18,7 +18,7 @@ from addernet_tf.models.vgg_small import vgg_small
 
 __all__ = [
     "resnet20", "resnet32", "resnet56", "resnet_cifar", "vgg_small", "resnet18", "resnet50",
-    "MODELS", "get_model", "tap_layers", "with_taps", "CONV_FORMS", "adderize", "adderize_plan",
+    "MODELS", "get_model", "tap_layers", "with_taps", "NETWORKS", "adderize", "adderize_plan",
     "tap_like", "model_name_problem", "is_external",
 ]
 
@@ -48,7 +48,7 @@ def get_model(name, /, **kwargs):
       name: a key of `MODELS`, or `"keras:<application>"` / `"module:function"`
         (a CNN built and `adderize`d: `external_model`). Positional; `name=`
         in kwargs names the model.
-      **kwargs: the builder's arguments (`num_classes`, `conv`, `input_shape`, ...).
+      **kwargs: the builder's arguments (`num_classes`, `network`, `input_shape`, ...).
 
     Returns:
       The builder's `keras.Model`.

@@ -18,12 +18,10 @@ from addernet_tf import _validate
 from addernet_tf.layers import Adder2D, Tap
 
 __all__ = [
-    "CONV_FORMS", "BN_MOMENTUM", "BN_EPSILON", "LayerBuilder",
+    "BN_MOMENTUM", "BN_EPSILON", "LayerBuilder",
     "check_model_args", "batch_norm", "relu", "apply_conv", "apply_stem",
     "apply_basic_block", "apply_bottleneck_block", "apply_classifier",
 ]
-
-CONV_FORMS = ("conv", "adder")
 
 # PyTorch's BatchNorm2d defaults: its momentum 0.1 weighs the new batch, Keras's
 # momentum weighs the running average, hence 0.9.
@@ -33,13 +31,13 @@ BN_EPSILON = 1e-5
 _DATA_FORMAT = "channels_last"
 
 
-def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, implementation, name,
+def check_model_args(arch, num_classes, network, input_shape, adaptive_eta, implementation, name,
                      min_size=1, known_size=False):
     """Validates the arguments every model builder takes.
 
     Args:
       arch: the builder's name, for messages.
-      num_classes, conv, input_shape, adaptive_eta, implementation, name: as
+      num_classes, network, input_shape, adaptive_eta, implementation, name: as
         the builders take them.
       min_size: smallest height and width the network accepts.
       known_size: whether height and width must be ints (False allows None,
@@ -52,8 +50,7 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
       ValueError: naming the bad argument and its value.
     """
     _validate.positive_int(num_classes, "num_classes")
-    if conv not in CONV_FORMS:
-        raise ValueError(f"`conv` must be one of {CONV_FORMS}, got {conv!r}")
+    _validate.network(network)
     if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(
             f"`input_shape` must be a (height, width, channels) tuple, got {input_shape!r}")
@@ -81,18 +78,18 @@ def check_model_args(arch, num_classes, conv, input_shape, adaptive_eta, impleme
 
 
 class LayerBuilder:
-    """Makes the layers of one network, in its CNN (`"conv"`) or ANN (`"adder"`) form.
+    """Makes the layers of one network, in its CNN (`"cnn"`) or ANN (`"ann"`) form.
 
     Taps are numbered in the order they are made; the builders make layers in
     forward order, so index 0 is nearest the input.
 
     Args:
-      conv: `"conv"` or `"adder"`.
-      adaptive_eta, implementation: passed to every `Adder2D` (unused by `"conv"`).
+      network: `"cnn"` or `"ann"`.
+      adaptive_eta, implementation: passed to every `Adder2D` (unused by `"cnn"`).
     """
 
-    def __init__(self, conv, adaptive_eta=0.2, implementation="auto"):
-        self.conv = conv
+    def __init__(self, network, adaptive_eta=0.2, implementation="auto"):
+        self.network = network
         self.adaptive_eta = adaptive_eta
         self.implementation = implementation
         self.layer_taps = 0
@@ -114,7 +111,7 @@ class LayerBuilder:
 
         `[N, H, W, C] -> [N, OH, OW, filters]`, `OH = (H + 2p − k) // s + 1`.
         """
-        if self.conv == "conv":
+        if self.network == "cnn":
             return self.multiply_conv(x, filters, kernel_size, strides, padding, name)
         return Adder2D(
             filters, kernel_size, strides=strides, padding=padding,

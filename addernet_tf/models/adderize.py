@@ -133,7 +133,8 @@ def adderize_plan(model, keep=KEEP):
     return decisions
 
 
-def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def adderize(model, keep=KEEP, copy_weights=False, network="ann", adaptive_eta=0.2,
              implementation="auto", name=None, print_fn=None):
     """A new model in which every ordinary `Conv2D` of `model` is an `Adder2D`.
 
@@ -148,9 +149,9 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
     lists what is converted, kept and left alone (depthwise, grouped,
     dilated, separable, transposed, 1-D/3-D convolutions, dense layers).
 
-    `conv="conv"` builds the matching teacher: the same convolutions stay
+    `network="cnn"` builds the matching teacher: the same convolutions stay
     `Conv2D` (activation split off the same way) with the same taps and no
-    inserted BN, so `Distiller(adderize(m), adderize(m, conv="conv"))` pairs
+    inserted BN, so `Distiller(adderize(m), adderize(m, network="cnn"))` pairs
     the taps one to one with equal shapes.
 
     Args:
@@ -158,7 +159,7 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
       keep: see `adderize_plan` (default: the first conv and the classifier).
       copy_weights: start from `model`'s weights (a converted conv's kernel
         becomes the adder kernel; its bias is dropped); else fresh weights.
-      conv: `"adder"` (the student) or `"conv"` (the tapped teacher).
+      network: `"ann"` (the student) or `"cnn"` (the tapped teacher).
       adaptive_eta, implementation: for each `Adder2D`.
       name: the new model's name (default: `model`'s).
       print_fn: called with one line per layer that is not converted, saying
@@ -168,10 +169,10 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
       A functional `keras.Model` with the same inputs and outputs shapes.
 
     Raises:
-      ValueError: a subclassed or nested model, a bad `keep` or `conv`, or no
+      ValueError: a subclassed or nested model, a bad `keep` or `network`, or no
         convertible layer.
     """
-    conv = _validate.choice(conv, "conv", ("adder", "conv"))
+    network = _validate.network(network)
     source = _functional(model)
     decisions = adderize_plan(source, keep)
     converted = {d.layer for d in decisions if d.action == "adder"}
@@ -188,7 +189,7 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
     def clone(layer):
         if layer.name not in converted:
             new = layer.__class__.from_config(layer.get_config())
-        elif conv == "adder":
+        elif network == "ann":
             new = Adder2D(layer.filters, layer.kernel_size, strides=layer.strides,
                           padding=layer.padding, adaptive_eta=adaptive_eta,
                           data_format=layer.data_format, implementation=implementation,
@@ -214,7 +215,7 @@ def adderize(model, keep=KEEP, copy_weights=False, conv="adder", adaptive_eta=0.
         readers = consumers.get(old.name, [])
         has_bn = (old.activation is keras.activations.linear and len(readers) == 1
                   and isinstance(readers[0], keras.layers.BatchNormalization))
-        if conv == "adder" and not has_bn:
+        if network == "ann" and not has_bn:
             out = keras.layers.BatchNormalization(axis=axis, name=f"{old.name}_bn")(out)
         if old.activation is not keras.activations.linear:
             out = keras.layers.Activation(old.activation, name=f"{old.name}_activation")(out)
@@ -272,7 +273,7 @@ def tap_like(model, student):
         if getattr(layer, "activation", keras.activations.linear) is not keras.activations.linear:
             raise ValueError(
                 f"layer {name!r} of `model` {model.name!r} has a fused activation, so its raw "
-                "output cannot be tapped in place: use adderize(model, conv='conv', "
+                "output cannot be tapped in place: use adderize(model, network='cnn', "
                 "copy_weights=True) as the teacher")
 
     def call(layer, *args, **kwargs):

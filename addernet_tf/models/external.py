@@ -5,6 +5,7 @@ import importlib
 
 import keras
 
+from addernet_tf import _validate
 from addernet_tf.models.adderize import adderize
 
 __all__ = ["is_external", "external_problem", "external_model"]
@@ -43,9 +44,10 @@ def external_problem(name):
     return None
 
 
-def external_model(spec, num_classes=10, conv="adder", input_shape=(32, 32, 3),
+@_validate.reads_old_network_names
+def external_model(spec, num_classes=10, network="ann", input_shape=(32, 32, 3),
                    adaptive_eta=0.2, implementation="auto", **kwargs):
-    """Builds the CNN `spec` names and returns `adderize(cnn, conv=conv, ...)`.
+    """Builds the CNN `spec` names and returns `adderize(cnn, network=network, ...)`.
 
     Args:
       spec: `"keras:<application>"`, e.g. `"keras:ResNet50V2"`: built with
@@ -54,7 +56,7 @@ def external_model(spec, num_classes=10, conv="adder", input_shape=(32, 32, 3),
         `function(num_classes=..., input_shape=...)` must return a functional
         or Sequential CNN whose output is logits `[N, num_classes]`.
       num_classes, input_shape: of the network (input `[N, H, W, C]`).
-      conv: `"adder"` (the student) or `"conv"` (the matching tapped teacher).
+      network: `"ann"` (the student) or `"cnn"` (the matching tapped teacher).
       adaptive_eta, implementation: for the `Adder2D` layers.
       **kwargs: passed to `adderize` (`keep`, `name`, ...).
 
@@ -79,5 +81,5 @@ def external_model(spec, num_classes=10, conv="adder", input_shape=(32, 32, 3),
     shape = tuple(cnn.outputs[0].shape) if cnn.outputs else None
     if shape is None or shape[1:] != (num_classes,):
         raise ValueError(f"{spec!r} outputs {shape}, not logits [N, {num_classes}]")
-    return adderize(cnn, conv=conv, adaptive_eta=adaptive_eta, implementation=implementation,
+    return adderize(cnn, network=network, adaptive_eta=adaptive_eta, implementation=implementation,
                     **kwargs)

@@ -3,6 +3,7 @@
 
 import keras
 
+from addernet_tf import _validate
 from addernet_tf._validate import is_int
 from addernet_tf.models import _blocks
 
@@ -11,9 +12,10 @@ __all__ = ["resnet_cifar", "resnet20", "resnet32", "resnet56"]
 _STAGE_FILTERS = (16, 32, 64)
 
 
-def resnet_cifar(depth, num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet_cifar(depth, num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_eta=0.2,
                  implementation="auto", name=None):
-    """A CIFAR ResNet of depth 6n + 2, as a CNN (`conv="conv"`) or ANN (`"adder"`).
+    """A CIFAR ResNet of depth 6n + 2, as a CNN (`network="cnn"`) or ANN (`"ann"`).
 
     Stem: conv 3×3, 16, pad 1 + BN + ReLU (a multiplication in both forms).
     Three stages of n basic blocks with 16, 32, 64 filters; the first block of
@@ -26,10 +28,10 @@ def resnet_cifar(depth, num_classes=10, conv="adder", input_shape=(32, 32, 3), a
     Args:
       depth: 6n + 2 with n ≥ 1 (20, 32, 56, 110, ...).
       num_classes: logits per image.
-      conv: `"conv"` (CNN teacher) or `"adder"` (ANN student).
+      network: `"cnn"` (the teacher) or `"ann"` (the student; adder layers).
       input_shape: `(H, W, C)`; H and W may be None (global pooling).
       adaptive_eta, implementation: passed to every `Adder2D`.
-      name: model name, default `f"resnet{depth}_{conv}"`.
+      name: model name, default `f"resnet{depth}_{network}"`.
 
     Returns:
       A functional `keras.Model`: `[N, H, W, C] -> [N, num_classes]` logits.
@@ -37,10 +39,10 @@ def resnet_cifar(depth, num_classes=10, conv="adder", input_shape=(32, 32, 3), a
     if not is_int(depth) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"`depth` must be 6n + 2 with n >= 1 (20, 32, 56, ...), got {depth!r}")
     arch = f"resnet{depth}"
-    input_shape = _blocks.check_model_args(arch, num_classes, conv, input_shape, adaptive_eta,
+    input_shape = _blocks.check_model_args(arch, num_classes, network, input_shape, adaptive_eta,
                                            implementation, name)
     blocks_per_stage = (depth - 2) // 6
-    builder = _blocks.LayerBuilder(conv, adaptive_eta, implementation)
+    builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 
     inputs = keras.Input(shape=input_shape, name="images")
     x = _blocks.apply_stem(inputs, builder, 16, 3, 1, 1)
@@ -51,22 +53,25 @@ def resnet_cifar(depth, num_classes=10, conv="adder", input_shape=(32, 32, 3), a
                                           name=f"stage{stage + 1}_block{block + 1}")
     x = keras.layers.GlobalAveragePooling2D(data_format="channels_last", name="avg_pool")(x)
     logits = _blocks.apply_classifier(x, num_classes)
-    return keras.Model(inputs, logits, name=name or f"{arch}_{conv}")
+    return keras.Model(inputs, logits, name=name or f"{arch}_{network}")
 
 
-def resnet20(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet20(num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_eta=0.2,
              implementation="auto", name=None):
     """ResNet-20 (n = 3): 18 tapped 3×3 layers, 9 blocks. See `resnet_cifar`."""
-    return resnet_cifar(20, num_classes, conv, input_shape, adaptive_eta, implementation, name)
+    return resnet_cifar(20, num_classes, network, input_shape, adaptive_eta, implementation, name)
 
 
-def resnet32(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet32(num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_eta=0.2,
              implementation="auto", name=None):
     """ResNet-32 (n = 5): 30 tapped 3×3 layers, 15 blocks. See `resnet_cifar`."""
-    return resnet_cifar(32, num_classes, conv, input_shape, adaptive_eta, implementation, name)
+    return resnet_cifar(32, num_classes, network, input_shape, adaptive_eta, implementation, name)
 
 
-def resnet56(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet56(num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_eta=0.2,
              implementation="auto", name=None):
     """ResNet-56 (n = 9): 54 tapped 3×3 layers, 27 blocks. See `resnet_cifar`."""
-    return resnet_cifar(56, num_classes, conv, input_shape, adaptive_eta, implementation, name)
+    return resnet_cifar(56, num_classes, network, input_shape, adaptive_eta, implementation, name)

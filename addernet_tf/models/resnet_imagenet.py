@@ -3,6 +3,7 @@
 
 import keras
 
+from addernet_tf import _validate
 from addernet_tf.models import _blocks
 
 __all__ = ["resnet18", "resnet50"]
@@ -10,12 +11,12 @@ __all__ = ["resnet18", "resnet50"]
 _STAGE_FILTERS = (64, 128, 256, 512)
 
 
-def _resnet_imagenet(arch, bottleneck, stage_blocks, num_classes, conv, input_shape, adaptive_eta,
+def _resnet_imagenet(arch, bottleneck, stage_blocks, num_classes, network, input_shape, adaptive_eta,
                      implementation, name, stride_in_1x1=True):
     """The shared ImageNet ResNet builder (see `resnet18` / `resnet50`)."""
-    input_shape = _blocks.check_model_args(arch, num_classes, conv, input_shape, adaptive_eta,
+    input_shape = _blocks.check_model_args(arch, num_classes, network, input_shape, adaptive_eta,
                                            implementation, name)
-    builder = _blocks.LayerBuilder(conv, adaptive_eta, implementation)
+    builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 
     inputs = keras.Input(shape=input_shape, name="images")
     x = _blocks.apply_stem(inputs, builder, 64, 7, 2, 3)
@@ -34,12 +35,13 @@ def _resnet_imagenet(arch, bottleneck, stage_blocks, num_classes, conv, input_sh
                 x = _blocks.apply_basic_block(x, builder, filters, strides, name=block_name)
     x = keras.layers.GlobalAveragePooling2D(data_format="channels_last", name="avg_pool")(x)
     logits = _blocks.apply_classifier(x, num_classes)
-    return keras.Model(inputs, logits, name=name or f"{arch}_{conv}")
+    return keras.Model(inputs, logits, name=name or f"{arch}_{network}")
 
 
-def resnet18(num_classes=1000, conv="adder", input_shape=(224, 224, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet18(num_classes=1000, network="ann", input_shape=(224, 224, 3), adaptive_eta=0.2,
              implementation="auto", name=None):
-    """ResNet-18 as a CNN (`conv="conv"`) or ANN (`"adder"`).
+    """ResNet-18 as a CNN (`network="cnn"`) or ANN (`"ann"`).
 
     Stem: conv 7×7, 64, stride 2, pad 3 + BN + ReLU + max pool 3×3 stride 2
     pad 1 (multiplications / comparisons in both forms). Four stages of two
@@ -52,21 +54,22 @@ def resnet18(num_classes=1000, conv="adder", input_shape=(224, 224, 3), adaptive
 
     Args:
       num_classes: logits per image.
-      conv: `"conv"` (CNN teacher) or `"adder"` (ANN student).
+      network: `"cnn"` (the teacher) or `"ann"` (the student; adder layers).
       input_shape: `(H, W, C)`; H and W may be None (global pooling).
       adaptive_eta, implementation: passed to every `Adder2D`.
-      name: model name, default `f"resnet18_{conv}"`.
+      name: model name, default `f"resnet18_{network}"`.
 
     Returns:
       A functional `keras.Model`: `[N, H, W, C] -> [N, num_classes]` logits.
     """
-    return _resnet_imagenet("resnet18", False, (2, 2, 2, 2), num_classes, conv, input_shape,
+    return _resnet_imagenet("resnet18", False, (2, 2, 2, 2), num_classes, network, input_shape,
                             adaptive_eta, implementation, name)
 
 
-def resnet50(num_classes=1000, conv="adder", input_shape=(224, 224, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def resnet50(num_classes=1000, network="ann", input_shape=(224, 224, 3), adaptive_eta=0.2,
              implementation="auto", name=None, stride_in_1x1=True):
-    """ResNet-50 as a CNN (`conv="conv"`) or ANN (`"adder"`).
+    """ResNet-50 as a CNN (`network="cnn"`) or ANN (`"ann"`).
 
     Stem as `resnet18`. Four stages of 3, 4, 6, 3 bottleneck blocks
     (1×1 → BN → ReLU → 3×3 → BN → ReLU → 1×1 (×4) → BN, + shortcut, ReLU) with
@@ -78,10 +81,10 @@ def resnet50(num_classes=1000, conv="adder", input_shape=(224, 224, 3), adaptive
 
     Args:
       num_classes: logits per image.
-      conv: `"conv"` (CNN teacher) or `"adder"` (ANN student).
+      network: `"cnn"` (the teacher) or `"ann"` (the student; adder layers).
       input_shape: `(H, W, C)`; H and W may be None (global pooling).
       adaptive_eta, implementation: passed to every `Adder2D`.
-      name: model name, default `f"resnet50_{conv}"`.
+      name: model name, default `f"resnet50_{network}"`.
       stride_in_1x1: True (default): the original ResNet-50 ("v1"), whose
         downsampling blocks stride in their first 1×1 layer; 3.86 G
         multiply-accumulates at 224×224, which gives the paper's 7.6 G
@@ -93,5 +96,5 @@ def resnet50(num_classes=1000, conv="adder", input_shape=(224, 224, 3), adaptive
     """
     if not isinstance(stride_in_1x1, bool):
         raise ValueError(f"`stride_in_1x1` must be True or False, got {stride_in_1x1!r}")
-    return _resnet_imagenet("resnet50", True, (3, 4, 6, 3), num_classes, conv, input_shape,
+    return _resnet_imagenet("resnet50", True, (3, 4, 6, 3), num_classes, network, input_shape,
                             adaptive_eta, implementation, name, stride_in_1x1=stride_in_1x1)

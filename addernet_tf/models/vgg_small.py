@@ -3,6 +3,7 @@
 
 import keras
 
+from addernet_tf import _validate
 from addernet_tf.models import _blocks
 
 __all__ = ["vgg_small"]
@@ -14,9 +15,10 @@ _STEM_FILTERS = 128
 _MIN_SIZE = 8
 
 
-def vgg_small(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_eta=0.2,
+@_validate.reads_old_network_names
+def vgg_small(num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_eta=0.2,
               implementation="auto", name=None):
-    """VGG-small as a CNN (`conv="conv"`) or ANN (`"adder"`).
+    """VGG-small as a CNN (`network="cnn"`) or ANN (`"ann"`).
 
     Stem: conv 3×3, 128, pad 1 + BN + ReLU (a multiplication in both forms).
     Then five 3×3, pad 1 conv/adder stages: 128 → pool, 256, 256 → pool,
@@ -29,18 +31,18 @@ def vgg_small(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_et
 
     Args:
       num_classes: logits per image.
-      conv: `"conv"` (CNN teacher) or `"adder"` (ANN student).
+      network: `"cnn"` (the teacher) or `"ann"` (the student; adder layers).
       input_shape: `(H, W, C)`, H and W known and ≥ 8 (the classifier flattens).
       adaptive_eta, implementation: passed to every `Adder2D`.
-      name: model name, default `f"vgg_small_{conv}"`.
+      name: model name, default `f"vgg_small_{network}"`.
 
     Returns:
       A functional `keras.Model`: `[N, H, W, C] -> [N, num_classes]` logits.
     """
-    input_shape = _blocks.check_model_args("vgg_small", num_classes, conv, input_shape,
+    input_shape = _blocks.check_model_args("vgg_small", num_classes, network, input_shape,
                                            adaptive_eta, implementation, name,
                                            min_size=_MIN_SIZE, known_size=True)
-    builder = _blocks.LayerBuilder(conv, adaptive_eta, implementation)
+    builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 
     inputs = keras.Input(shape=input_shape, name="images")
     x = _blocks.apply_stem(inputs, builder, _STEM_FILTERS, 3, 1, 1)
@@ -53,4 +55,4 @@ def vgg_small(num_classes=10, conv="adder", input_shape=(32, 32, 3), adaptive_et
         x = builder.block_tap(x, name=f"{stage}_tap")
     x = keras.layers.Flatten(data_format="channels_last", name="flatten")(x)
     logits = _blocks.apply_classifier(x, num_classes)
-    return keras.Model(inputs, logits, name=name or f"vgg_small_{conv}")
+    return keras.Model(inputs, logits, name=name or f"vgg_small_{network}")

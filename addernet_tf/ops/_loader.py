@@ -3,7 +3,8 @@
 
 The library is `_adder_ops.so` beside this file (built by `pip install -e .`
 or `make`), or the file named by the env var `ADDERNET_TF_LIBRARY` (how the
-Bazel-built library is tested). `ADDERNET_TF_BACKEND=reference` skips loading.
+Bazel-built library is tested). `ADDERNET_TF_BACKEND=builtin` skips loading
+(`reference`, its spelling before 0.2, still does).
 """
 
 import ctypes
@@ -19,10 +20,20 @@ _library = None
 _load_error = None
 
 
+# ADDERNET_TF_BACKEND values that mean "the builtin-op twin only"; "reference"
+# is the deprecated spelling (scripts and CI configs set it).
+_BUILTIN_SPELLINGS = ("builtin", "reference")
+
+
+def forced_builtin():
+    """Whether ADDERNET_TF_BACKEND asks for the builtin-op twin only."""
+    return os.environ.get("ADDERNET_TF_BACKEND", "").lower() in _BUILTIN_SPELLINGS
+
+
 def _load():
     global _library, _load_error
-    if os.environ.get("ADDERNET_TF_BACKEND", "").lower() == "reference":
-        _load_error = "ADDERNET_TF_BACKEND=reference"
+    if forced_builtin():
+        _load_error = f"ADDERNET_TF_BACKEND={os.environ['ADDERNET_TF_BACKEND']}"
         return
     try:
         _library = tf.load_op_library(_LIBRARY_PATH)
@@ -65,7 +76,7 @@ def warn_fallback_once():
     if not _warned and not (_load_error or "").startswith("ADDERNET_TF_BACKEND"):
         warnings.warn(
             "addernet_tf: compiled adder op library not loaded "
-            f"({_load_error}); using the slow builtin-op reference. "
+            f"({_load_error}); using the slow builtin-op twin. "
             "Run `make` (or `pip install --no-build-isolation -e .`) to build it.",
             RuntimeWarning, stacklevel=3)
     _warned = True

@@ -17,7 +17,7 @@ from addernet_tf import cli
 from addernet_tf.ops import active_backend, kernel_target
 from benchmarks import adder_conv
 
-pytestmark = pytest.mark.skipif(active_backend() != "custom",
+pytestmark = pytest.mark.skipif(active_backend() != "compiled",
                                 reason="the compiled op library is not built")
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -31,8 +31,8 @@ def _cpu_has(flag):
         return False
 
 
-TINY = ["--batch", "1", "--inner", "1", "--repeats", "1", "--reference_inner", "1"]
-RATIOS = ("fwd_over_conv", "fwdbwd_over_conv", "reference_over_custom")
+TINY = ["--batch", "1", "--inner", "1", "--repeats", "1", "--builtin_inner", "1"]
+RATIOS = ("fwd_over_conv", "fwdbwd_over_conv", "builtin_over_compiled")
 
 
 def _rows(out):
@@ -52,7 +52,7 @@ def test_runs_without_cpu_memory_stats(monkeypatch, capsys):
     adder_conv.main(["--json", *TINY])
     captured = capsys.readouterr()
     for row in _rows(captured.out)[:-1]:
-        assert row["mem_over_conv"] is None and row["reference_mem_over_conv"] is None
+        assert row["mem_over_conv"] is None and row["builtin_mem_over_conv"] is None
     notes = [line for line in captured.err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "Cannot reset memory stats" in notes[0]
 

@@ -6,13 +6,14 @@ import math
 import pytest
 
 from benchmarks import pkkd_health
+from tests import tiny_model
 from trainers import flags as trainer_flags
 
 
 def _config(tmp_path, **overrides):
     return trainer_flags.defaults(**{**dict(
-        dataset="digits", image_size=8, model="resnet20", epochs=2, steps_per_epoch=2,
-        batch_size=16, verbose=0, model_dir=str(tmp_path / "x"), tap="block"), **overrides})
+        dataset="digits", image_size=8, model=tiny_model.SPEC, epochs=2, steps_per_epoch=2,
+        batch_size=16, verbose=0, model_dir=str(tmp_path / "x")), **overrides})
 
 
 def test_tiny_run_reports_every_check(tmp_path):

@@ -15,7 +15,7 @@ def _positive_finite(value):
     return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
-@pytest.mark.skipif(active_backend() != "custom", reason="the compiled op library is not built")
+@pytest.mark.skipif(active_backend() != "compiled", reason="the compiled op library is not built")
 def test_tiny_run_prints_one_json_line_of_positive_finite_ratios(capsys):
     train_step.main(["--json", "--image_size", "8", "--batch_size", "4", "--steps", "1",
                      "--repeats", "1"])
@@ -26,7 +26,7 @@ def test_tiny_run_prints_one_json_line_of_positive_finite_ratios(capsys):
     assert result["benchmark"] == "train_step"
     assert (result["model"], result["batch_size"], result["image_size"]) == ("resnet20", 4, 8)
     assert (result["steps"], result["repeats"]) == (1, 1)
-    assert result["backend"] == "custom"
+    assert result["backend"] == "compiled"
     assert result["losses_finite"] is True
     assert result["baseline"] == "pkkd_cnn"
     assert set(result["configs"]) == {"pkkd_ann", "pkkd_cnn", "kd_ann", "ann", "cnn"}

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from addernet_tf import data, image_folder
+from tests import tiny_model
 
 CLASSES = ("cat", "dog", "emu")
 
@@ -144,7 +145,7 @@ def test_train_and_export_round_trip(folder, tmp_path):
     root, _ = folder
     model_dir = str(tmp_path / "run")
     summary = pkkd.train(trainer_flags.defaults(
-        dataset="image_folder", data_dir=root, image_size=8, model="resnet20", method="kd",
+        dataset="image_folder", data_dir=root, image_size=8, model=tiny_model.SPEC, method="kd",
         epochs=1, steps_per_epoch=2, batch_size=8, verbose=0, model_dir=model_dir))
     assert summary["flags"]["data_dir"] == root
     mean, std = data.normalization("image_folder", 8, data_dir=root)
@@ -163,7 +164,7 @@ def test_the_tuner_searches_on_a_folder(folder, tmp_path):
     from trainers import tune
     root, _ = folder
     base = vars(trainer_flags.defaults(
-        dataset="image_folder", data_dir=root, image_size=8, model="resnet20", method="pkkd",
+        dataset="image_folder", data_dir=root, image_size=8, model=tiny_model.SPEC, method="pkkd",
         epochs=1, steps_per_epoch=2, batch_size=8, verbose=0, model_dir=str(tmp_path / "run")))
     result = tune.search(base, "random", max_trials=1, tune_dir=str(tmp_path / "tune"))
     (row,) = result["rows"]

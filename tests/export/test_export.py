@@ -122,19 +122,19 @@ print(ops.active_backend())
 def keras_logits(run_dir, test_split, tmp_path_factory):
     """Logits of the saved student.keras on the test pixels, normalized as the run's data was.
 
-    {backend: float32 [360, 10]} for "custom" (the compiled op, when built) and
-    "reference" (`ADDERNET_TF_BACKEND=reference`: the builtin twin, the
+    {backend: float32 [360, 10]} for "compiled" (the compiled op, when built) and
+    "builtin" (`ADDERNET_TF_BACKEND=builtin`: the builtin-op twin, the
     graph the exports hold). The two differ by float32 reassociation in sums
     of hundreds of |x - w| terms, ~1e-4 on logits here.
     """
     work = tmp_path_factory.mktemp("keras")
     np.save(work / "images.npy", test_split[0])
     children = {}
-    for backend in ("custom", "reference"):  # side by side: each mostly uses one core
+    for backend in ("compiled", "builtin"):  # side by side: each mostly uses one core
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env.pop("ADDERNET_TF_BACKEND", None)
-        if backend == "reference":
-            env["ADDERNET_TF_BACKEND"] = "reference"
+        if backend == "builtin":
+            env["ADDERNET_TF_BACKEND"] = "builtin"
         out = work / f"{backend}.npy"
         children[out] = subprocess.Popen(
             [sys.executable, "-c", _STUDENT_LOGITS, run_dir, str(work / "images.npy"),
@@ -201,12 +201,12 @@ def test_saved_model_serves_uint8_images_without_addernet(saved_model, served_pr
     print(f"max |log p - log_softmax(keras logits)|: {errors}")
     # The same layers (the builtin twin) as the loaded student: float32 rounding
     # only, in sums of hundreds of terms (measured 3-4e-5, logits |z| <= 12).
-    assert errors["reference"] <= 1e-4
+    assert errors["builtin"] <= 1e-4
     # The compiled op sums in another order (see keras_logits; measured 1.7e-4).
     assert max(errors.values()) <= 5e-4
     # And the probabilities as a client reads them.
     for backend, logits in keras_logits.items():
-        tolerance = 1e-5 if backend == "reference" else 1e-4
+        tolerance = 1e-5 if backend == "builtin" else 1e-4
         assert np.max(np.abs(probabilities - np.exp(_log_softmax(logits)))) <= tolerance
     # Built on the builtin twin: no trace of the compiled op in the graph.
     with open(os.path.join(saved_model["path"], "saved_model.pb"), "rb") as f:
@@ -251,7 +251,7 @@ def test_tflite_float_is_builtin_and_matches_saved_model(run_dir, tmp_path, test
     with np.errstate(divide="ignore"):
         served = np.log(served_probabilities[1].astype(np.float64))
     errors = (_log_probability_error(probabilities, served),
-              _log_probability_error(probabilities, _log_softmax(keras_logits["reference"])))
+              _log_probability_error(probabilities, _log_softmax(keras_logits["builtin"])))
     print(f"max |log p_tflite - log p_saved_model|, |... - log_softmax(keras)|: {errors}")
     # TFLite's kernels round differently from TensorFlow's; the graph is the
     # same (measured 5e-5).
@@ -337,21 +337,21 @@ def test_int8_form_of_the_adder_layers_matches_in_float(run_dir, test_split):
                                atol=1e-4 * np.abs(expected).max())
 
 
-def test_load_student_auto_and_reference_agree(run_dir, test_split):
+def test_load_student_auto_and_builtin_agree(run_dir, test_split):
     info = export.read_run(run_dir)
     recorded = data.normalization("digits", IMAGE_SIZE)  # the trainer writes it to summary.json
-    assert info == export.RunInfo(run_dir, "digits", IMAGE_SIZE, "resnet20", "adder", 10, None,
+    assert info == export.RunInfo(run_dir, "digits", IMAGE_SIZE, "resnet20", "ann", 10, None,
                                   recorded)
     assert export.run_normalization(info) == recorded
     with pytest.raises(ValueError, match="`implementation` must be"):
         export.load_student(run_dir, "fast")
-    auto, reference = export.load_student(run_dir, "auto"), export.load_student(run_dir)
-    assert [w.path for w in reference.weights] == [w.path for w in auto.weights]
-    assert not any(getattr(layer, "implementation", "reference") != "reference"
-                   for layer in reference.layers)
+    auto, builtin = export.load_student(run_dir, "auto"), export.load_student(run_dir)
+    assert [w.path for w in builtin.weights] == [w.path for w in auto.weights]
+    assert not any(getattr(layer, "implementation", "builtin") != "builtin"
+                   for layer in builtin.layers)
     images = test_split[0][:16].astype(np.float32) / 255
     expected = auto.predict(images, verbose=0)
-    np.testing.assert_allclose(reference.predict(images, verbose=0), expected,
+    np.testing.assert_allclose(builtin.predict(images, verbose=0), expected,
                                atol=1e-4 * np.abs(expected).max())
 
 
@@ -514,7 +514,7 @@ def test_cnn_run_exports_with_conv_layers(tmp_path, test_split):
     # initial values and the logits reach hundreds (probabilities one-hot).
     run = _train(tmp_path / "cnn", method="cnn", epochs=1, steps_per_epoch=60)
     info = export.read_run(run)
-    assert (info.conv, info.model, info.num_classes) == ("conv", "resnet20", 10)
+    assert (info.network, info.model, info.num_classes) == ("cnn", "resnet20", 10)
     with pytest.raises(ValueError, match=r"says method=ann \(an adder student\) but \S+ has no "
                                          r"Adder2D layer$"):
         export.read_run(_copy_run(run, tmp_path / "as_ann", method="ann"))

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from addernet_tf.layers import Adder2D
-from addernet_tf.ops import adder_conv2d_reference
+from addernet_tf.ops import adder_conv2d_builtin
 
 
 def _images(shape=(2, 9, 9, 3), seed=0):
@@ -34,7 +34,7 @@ def test_output_is_the_adder_convolution(pid, kwargs, op_padding, strides):
     x = _images()
     layer = Adder2D(4, 3, strides=strides, **kwargs)
     y = layer(x)
-    expected = adder_conv2d_reference(x, layer.kernel, strides=strides, padding=op_padding)
+    expected = adder_conv2d_builtin(x, layer.kernel, strides=strides, padding=op_padding)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
     assert tuple(y.shape) == layer.compute_output_shape(x.shape)
 
@@ -72,7 +72,7 @@ def test_kernel_shape_init_and_no_bias_match_conv2d():
 def test_reference_implementation_matches_auto():
     x = _images()
     auto = Adder2D(4, 3, padding=1)
-    ref = Adder2D(4, 3, padding=1, implementation="reference")
+    ref = Adder2D(4, 3, padding=1, implementation="builtin")
     auto.build(x.shape)
     ref.build(x.shape)
     ref.kernel.assign(auto.kernel)
@@ -106,7 +106,7 @@ def _raw_filter_grad(kernel, x, upstream, **kwargs):
     k = tf.convert_to_tensor(kernel)
     with tf.GradientTape() as tape:
         tape.watch(k)
-        loss = tf.reduce_sum(adder_conv2d_reference(x, k, **kwargs) * upstream)
+        loss = tf.reduce_sum(adder_conv2d_builtin(x, k, **kwargs) * upstream)
     return tape.gradient(loss, k).numpy()
 
 
@@ -216,12 +216,12 @@ def test_mirrored_strategy_applies_the_global_adaptive_gradient():
 
 def test_get_config_round_trip():
     layer = Adder2D(6, (3, 1), strides=(2, 1), padding=(1, 0), adaptive_eta=None,
-                    data_format="channels_last", implementation="reference",
+                    data_format="channels_last", implementation="builtin",
                     kernel_regularizer=keras.regularizers.L2(1e-4), name="a")
     clone = Adder2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert (clone.filters, clone.kernel_size, clone.strides, clone.padding) == (6, (3, 1), (2, 1), (1, 0))
-    assert clone.adaptive_eta is None and clone.implementation == "reference"
+    assert clone.adaptive_eta is None and clone.implementation == "builtin"
 
 
 def _functional():

@@ -72,7 +72,7 @@ def test_converted_layers_keep_their_configuration_get_bn_and_taps():
 def test_teacher_form_is_the_same_function_with_the_same_taps():
     source = tiny_cnns.residual()
     x, _ = model_batches.digits_batch(4, 16)
-    teacher = addernet_tf.adderize(source, conv="conv", copy_weights=True)
+    teacher = addernet_tf.adderize(source, network="cnn", copy_weights=True)
     np.testing.assert_allclose(teacher(x), source(x), rtol=1e-5, atol=1e-5)
     student = addernet_tf.adderize(source, copy_weights=True)
     assert [t.output.shape for t in tap_layers(student)] == [
@@ -102,8 +102,8 @@ def test_bad_models_and_arguments():
         addernet_tf.adderize(Subclassed())
     with pytest.raises(ValueError, match="`keep` must hold .* got 'nope'"):
         addernet_tf.adderize(tiny_cnns.residual(), keep=("nope",))
-    with pytest.raises(ValueError, match="`conv` must be one of"):
-        addernet_tf.adderize(tiny_cnns.residual(), conv="mult")
+    with pytest.raises(ValueError, match="`network` must be one of"):
+        addernet_tf.adderize(tiny_cnns.residual(), network="mult")
     only_stem = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
                                   keras.layers.Flatten(), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="has no Conv2D that adderize can convert"):
@@ -141,17 +141,17 @@ def test_tap_like_shares_the_original_layers():
 def test_distiller_names_the_first_tap_that_differs():
     student = addernet_tf.adderize(tiny_cnns.residual())
     with pytest.raises(ValueError, match="layer 'fused_relu' of `model` 'residual' has a fused "
-                                         "activation.*conv='conv', copy_weights=True"):
+                                         "activation.*network='cnn', copy_weights=True"):
         Distiller(student, tiny_cnns.residual(), losses.AttentionLoss())
     with pytest.raises(ValueError,
                        match="the student has no 'block' taps: .*adderize makes 'layer' taps"):
         Distiller(student, tiny_cnns.residual(), losses.AttentionLoss(), tap_kind="block")
     shorter = addernet_tf.adderize(tiny_cnns.residual(), keep=("first", "pointwise"),
-                                   conv="conv")
+                                   network="cnn")
     with pytest.raises(ValueError, match="3 'layer' taps and the teacher 2: tap 2 "
                                          r"\('pointwise_tap'\) is the student's alone"):
         Distiller(student, shorter, losses.AttentionLoss())
-    wider = addernet_tf.adderize(tiny_cnns.residual(input_shape=(8, 8, 3)), conv="conv")
+    wider = addernet_tf.adderize(tiny_cnns.residual(input_shape=(8, 8, 3)), network="cnn")
     with pytest.raises(ValueError, match=r"'layer' tap 0 differs: student 'with_bn_tap' "
                                          r"\(None, 16, 16, 8\), teacher 'with_bn_tap' "
                                          r"\(None, 8, 8, 8\)"):
@@ -179,8 +179,8 @@ def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
         student, teacher = addernet_tf.adderize(cnn), cnn
         assert sum(isinstance(layer, Adder2D) for layer in student.layers) == 34
     else:
-        student = get_model(spec, conv="adder", **kwargs)
-        teacher = get_model(spec, conv="conv", **kwargs)
+        student = get_model(spec, network="ann", **kwargs)
+        teacher = get_model(spec, network="cnn", **kwargs)
     assert tap_layers(student) and not any(isinstance(layer, Adder2D) for layer in teacher.layers)
     layer, pairs = HAND_COUNTS[spec]
     row = {row.name: row for row in count_ops(student).layers}[layer]
@@ -230,9 +230,9 @@ def test_trainer_and_export_take_an_adderized_model(tmp_path):
 
 
 def test_a_keras_application_by_name_is_built_without_weights_and_gives_logits():
-    student = get_model("keras:MobileNetV2", num_classes=7, conv="adder", input_shape=(32, 32, 3),
+    student = get_model("keras:MobileNetV2", num_classes=7, network="ann", input_shape=(32, 32, 3),
                         name="student")
-    teacher = get_model("keras:MobileNetV2", num_classes=7, conv="conv", input_shape=(32, 32, 3))
+    teacher = get_model("keras:MobileNetV2", num_classes=7, network="cnn", input_shape=(32, 32, 3))
     assert student.name == "student" and student.output_shape == (None, 7)
     assert sum(isinstance(layer, Adder2D) for layer in student.layers) == 34
     assert len(tap_layers(teacher)) == 34

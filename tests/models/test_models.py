@@ -26,9 +26,9 @@ BATCH = 4
 
 
 @functools.lru_cache(maxsize=None)
-def built(name, conv):
+def built(name, network):
     """One model per (name, form) for the tests that only read it."""
-    return models.get_model(name, conv=conv, num_classes=NUM_CLASSES,
+    return models.get_model(name, network=network, num_classes=NUM_CLASSES,
                             input_shape=SPECS[name][0])
 
 
@@ -54,10 +54,10 @@ def test_registry():
         assert hasattr(models, name)
 
 
-@pytest.mark.parametrize("conv", models.CONV_FORMS)
+@pytest.mark.parametrize("network", models.NETWORKS)
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_forward_gives_finite_logits(name, conv):
-    model = built(name, conv)
+def test_forward_gives_finite_logits(name, network):
+    model = built(name, network)
     x, _ = model_batches.digits_batch(BATCH, SPECS[name][0][0])
     for training in (True, False):
         logits = model(x, training=training)
@@ -70,7 +70,7 @@ def test_forward_gives_finite_logits(name, conv):
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_cnn_and_ann_have_identical_weights(name):
-    cnn, ann = built(name, "conv"), built(name, "adder")
+    cnn, ann = built(name, "cnn"), built(name, "ann")
     assert cnn.count_params() == ann.count_params()
     assert [tuple(w.shape) for w in cnn.weights] == [tuple(w.shape) for w in ann.weights]
     assert [w.trainable for w in cnn.weights] == [w.trainable for w in ann.weights]
@@ -79,7 +79,7 @@ def test_cnn_and_ann_have_identical_weights(name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_only_stem_and_classifier_multiply(name):
     adders = SPECS[name][1]
-    ann, cnn = built(name, "adder"), built(name, "conv")
+    ann, cnn = built(name, "ann"), built(name, "cnn")
     assert count(ann, Adder2D) == adders
     assert count(ann, keras.layers.Conv2D) == 1
     assert count(ann, keras.layers.Dense) == 1
@@ -102,8 +102,8 @@ def test_only_stem_and_classifier_multiply(name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_adder_and_conv_layers_match(name):
     """Each Adder2D sits where the CNN has a Conv2D of the same kernel, strides and output."""
-    ann_layers = [layer for layer in built(name, "adder").layers if isinstance(layer, Adder2D)]
-    cnn_layers = [layer for layer in built(name, "conv").layers
+    ann_layers = [layer for layer in built(name, "ann").layers if isinstance(layer, Adder2D)]
+    cnn_layers = [layer for layer in built(name, "cnn").layers
                   if isinstance(layer, keras.layers.Conv2D)][1:]
     assert [a.name for a in ann_layers] == [c.name for c in cnn_layers]
     for adder, conv in zip(ann_layers, cnn_layers):
@@ -114,25 +114,25 @@ def test_adder_and_conv_layers_match(name):
 
 
 def test_default_names_and_shapes():
-    assert models.resnet20().name == "resnet20_adder"
-    assert models.resnet20(conv="conv").name == "resnet20_conv"
-    assert models.get_model("vgg_small", conv="conv", name="teacher").name == "teacher"
-    assert models.resnet56(conv="conv").input_shape == (None, 32, 32, 3)
-    assert models.resnet18(conv="conv").output_shape == (None, 1000)
+    assert models.resnet20().name == "resnet20_ann"
+    assert models.resnet20(network="cnn").name == "resnet20_cnn"
+    assert models.get_model("vgg_small", network="cnn", name="teacher").name == "teacher"
+    assert models.resnet56(network="cnn").input_shape == (None, 32, 32, 3)
+    assert models.resnet18(network="cnn").output_shape == (None, 1000)
     assert models.vgg_small().output_shape == (None, 10)
 
 
 def test_parameter_counts():
     # Torchvision's ResNet-18 has a 1000-bias fc; ours a bias-free fc + BN (2 × 1000 trainable).
-    assert models.resnet20(conv="conv").count_params() == 274_072
-    assert models.resnet18(conv="conv").count_params() == 11_702_112
-    trainable = sum(int(np.prod(w.shape)) for w in models.resnet18(conv="conv").trainable_weights)
+    assert models.resnet20(network="cnn").count_params() == 274_072
+    assert models.resnet18(network="cnn").count_params() == 11_702_112
+    trainable = sum(int(np.prod(w.shape)) for w in models.resnet18(network="cnn").trainable_weights)
     assert trainable == 11_689_512 - 1000 + 2000
 
 
 def test_resnet50_is_v1_by_default():
-    v1 = models.resnet50(conv="conv")
-    v15 = models.resnet50(conv="conv", stride_in_1x1=False)
+    v1 = models.resnet50(network="cnn")
+    v15 = models.resnet50(network="cnn", stride_in_1x1=False)
     # Original ResNet-50: 3.86 G MACs at 224×224; torchvision's v1.5: 4.09 G.
     assert macs(v1) == pytest.approx(3.858e9, rel=1e-3)
     assert macs(v15) == pytest.approx(4.089e9, rel=1e-3)
@@ -145,7 +145,7 @@ def test_resnet50_is_v1_by_default():
 
 def test_cifar_macs_match_the_paper():
     # Table 2 counts 69.12 M multiplications for the CNN ResNet-32.
-    assert macs(models.resnet32(conv="conv")) == 69_124_736
+    assert macs(models.resnet32(network="cnn")) == 69_124_736
 
 
 @pytest.mark.parametrize("name", ["resnet20", "resnet18", "resnet50"])
@@ -171,11 +171,11 @@ def test_resnet_cifar_depth():
 
 def test_implementation_reaches_every_adder():
     auto = models.resnet_cifar(8, input_shape=(8, 8, 3))
-    ref = models.resnet_cifar(8, input_shape=(8, 8, 3), implementation="reference",
+    ref = models.resnet_cifar(8, input_shape=(8, 8, 3), implementation="builtin",
                               adaptive_eta=None)
     ref.set_weights(auto.get_weights())
     adders = [layer for layer in ref.layers if isinstance(layer, Adder2D)]
-    assert all(a.implementation == "reference" and a.adaptive_eta is None for a in adders)
+    assert all(a.implementation == "builtin" and a.adaptive_eta is None for a in adders)
     x, _ = model_batches.digits_batch(BATCH, 8)
     # Inference mode: batch-statistics BN over a small batch would amplify the
     # backends' float32 summation-order differences (seen up to 2e-4).
@@ -188,8 +188,8 @@ def test_channels_last_whatever_the_global_format():
     previous = keras.config.image_data_format()
     keras.config.set_image_data_format("channels_first")
     try:
-        for conv in models.CONV_FORMS:
-            model = models.resnet_cifar(8, conv=conv, input_shape=(8, 8, 3))
+        for network in models.NETWORKS:
+            model = models.resnet_cifar(8, network=network, input_shape=(8, 8, 3))
             x, _ = model_batches.digits_batch(2, 8)
             assert model(x, training=True).shape == (2, 10)
     finally:
@@ -200,8 +200,8 @@ def test_logits_are_float32_under_mixed_precision():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        for conv in models.CONV_FORMS:
-            model = models.resnet_cifar(8, conv=conv, input_shape=(8, 8, 3))
+        for network in models.NETWORKS:
+            model = models.resnet_cifar(8, network=network, input_shape=(8, 8, 3))
             x, _ = model_batches.digits_batch(2, 8)
             logits = model(x, training=True)
             assert logits.dtype == tf.float32
@@ -211,8 +211,9 @@ def test_logits_are_float32_under_mixed_precision():
 
 
 BAD_ARGUMENTS = [
-    ("resnet20", dict(conv="foo"), "conv", "'foo'"),
-    ("resnet20", dict(conv="Adder"), "conv", "'Adder'"),
+    ("resnet20", dict(network="foo"), "network", "'foo'"),
+    ("resnet20", dict(network="Adder"), "network", "'Adder'"),
+    ("resnet20", dict(conv="foo"), "network", "'foo'"),
     ("resnet20", dict(num_classes=0), "num_classes", "0"),
     ("resnet50", dict(num_classes=-3), "num_classes", "-3"),
     ("vgg_small", dict(num_classes=2.5), "num_classes", "2.5"),
@@ -224,7 +225,7 @@ BAD_ARGUMENTS = [
     ("vgg_small", dict(input_shape=(4, 32, 3)), "input_shape", "(4, 32, 3)"),
     ("vgg_small", dict(input_shape=(None, None, 3)), "input_shape", "(None, None, 3)"),
     ("resnet32", dict(adaptive_eta=0), "adaptive_eta", "0"),
-    ("resnet32", dict(adaptive_eta=-0.2, conv="conv"), "adaptive_eta", "-0.2"),
+    ("resnet32", dict(adaptive_eta=-0.2, network="cnn"), "adaptive_eta", "-0.2"),
     ("resnet56", dict(implementation="fast"), "implementation", "'fast'"),
     ("resnet20", dict(name=3), "name", "3"),
     ("resnet50", dict(stride_in_1x1="yes"), "stride_in_1x1", "'yes'"),
@@ -236,6 +237,22 @@ def test_bad_arguments(name, kwargs, argument, value):
     with pytest.raises(ValueError, match=f"`{argument}`") as info:
         models.get_model(name, **kwargs)
     assert value in str(info.value)
+
+
+def test_spellings_before_0_2_still_build_with_a_deprecation_warning():
+    shape = (8, 8, 3)
+    with pytest.warns(DeprecationWarning, match="`conv=` is deprecated"):
+        cnn = models.get_model("resnet20", conv="conv", input_shape=shape)
+    with pytest.warns(DeprecationWarning, match="network='adder' is deprecated: use 'ann'"):
+        ann = models.resnet20(10, "adder", shape)
+    with pytest.warns(DeprecationWarning, match="implementation='reference' is deprecated"):
+        builtin = models.resnet_cifar(8, input_shape=shape, implementation="reference")
+    assert (cnn.name, ann.name) == ("resnet20_cnn", "resnet20_ann")
+    assert count(cnn, Adder2D) == 0 and count(ann, Adder2D) == 18 + 2  # + 2 shortcuts
+    assert {layer.implementation for layer in builtin.layers if isinstance(layer, Adder2D)} == {
+        "builtin"}
+    with pytest.raises(TypeError, match="`network` and `conv`"):
+        models.resnet20(network="ann", conv="adder")
 
 
 def test_bad_depth_and_model_name():

@@ -23,18 +23,18 @@ TAPS = {
 
 
 @functools.lru_cache(maxsize=None)
-def built(name, conv):
-    return models.get_model(name, conv=conv, num_classes=5, input_shape=TAPS[name][0])
+def built(name, network):
+    return models.get_model(name, network=network, num_classes=5, input_shape=TAPS[name][0])
 
 
 def producer(tap):
     return tap.input._keras_history.operation
 
 
-@pytest.mark.parametrize("conv", models.CONV_FORMS)
+@pytest.mark.parametrize("network", models.NETWORKS)
 @pytest.mark.parametrize("name", sorted(TAPS))
-def test_tap_counts_order_and_placement(name, conv):
-    model = built(name, conv)
+def test_tap_counts_order_and_placement(name, network):
+    model = built(name, network)
     _, layer_count, block_count = TAPS[name]
     layer_taps = models.tap_layers(model, "layer")
     block_taps = models.tap_layers(model, "block")
@@ -47,7 +47,7 @@ def test_tap_counts_order_and_placement(name, conv):
     position = {id(layer): i for i, layer in enumerate(model.layers)}
     for taps in (layer_taps, block_taps):
         assert [position[id(t)] for t in taps] == sorted(position[id(t)] for t in taps)
-    conv_type = Adder2D if conv == "adder" else keras.layers.Conv2D
+    conv_type = Adder2D if network == "ann" else keras.layers.Conv2D
     for tap in layer_taps:
         layer = producer(tap)
         assert isinstance(layer, conv_type)
@@ -62,7 +62,7 @@ def test_tap_counts_order_and_placement(name, conv):
 @pytest.mark.parametrize("name", sorted(TAPS))
 def test_cnn_and_ann_taps_match(name):
     for kind in ("layer", "block"):
-        cnn, ann = (models.tap_layers(built(name, conv), kind) for conv in ("conv", "adder"))
+        cnn, ann = (models.tap_layers(built(name, network), kind) for network in ("cnn", "ann"))
         assert [(t.index, t.fan_in, t.name, t.output.shape) for t in cnn] == [
             (t.index, t.fan_in, t.name, t.output.shape) for t in ann]
 
@@ -78,17 +78,17 @@ def test_resnet20_tap_shapes():
 
 
 def test_vgg_small_taps_precede_pooling():
-    model = models.vgg_small(conv="conv")
+    model = models.vgg_small(network="cnn")
     assert [tuple(t.output.shape[1:]) for t in models.tap_layers(model)] == [
         (32, 32, 128), (16, 16, 256), (16, 16, 256), (8, 8, 512), (8, 8, 512)]
     assert [tuple(t.output.shape[1:]) for t in models.tap_layers(model, "block")] == [
         (16, 16, 128), (16, 16, 256), (8, 8, 256), (8, 8, 512), (4, 4, 512)]
 
 
-@pytest.mark.parametrize("conv", models.CONV_FORMS)
+@pytest.mark.parametrize("network", models.NETWORKS)
 @pytest.mark.parametrize("name", ["resnet20", "vgg_small", "resnet50"])
-def test_with_taps_outputs(name, conv):
-    model = built(name, conv)
+def test_with_taps_outputs(name, network):
+    model = built(name, network)
     x, _ = model_batches.digits_batch(3, TAPS[name][0][0])
     for kind in ("layer", "block"):
         tapped = models.with_taps(model, kind)
@@ -102,7 +102,7 @@ def test_with_taps_outputs(name, conv):
             assert np.all(np.isfinite(feature))
         if kind == "block":
             assert all(np.min(f) >= 0 for f in features)
-        elif conv == "adder":
+        elif network == "ann":
             # Raw adder outputs −‖x − f‖₁: before BN they are never positive.
             assert all(np.max(f) <= 0 for f in features)
         else:
@@ -116,7 +116,7 @@ def test_with_taps_outputs(name, conv):
 
 
 def test_with_taps_shares_weights():
-    model = models.resnet_cifar(8, conv="conv", input_shape=(8, 8, 3))
+    model = models.resnet_cifar(8, network="cnn", input_shape=(8, 8, 3))
     tapped = models.with_taps(model)
     assert [id(w) for w in tapped.weights] == [id(w) for w in model.weights]
 
@@ -128,7 +128,7 @@ def test_nested_models():
     assert models.tap_layers(outer) == models.tap_layers(inner)
     with pytest.raises(ValueError, match="nested"):
         models.with_taps(outer)
-    other = models.resnet_cifar(8, conv="conv", input_shape=(8, 8, 3))
+    other = models.resnet_cifar(8, network="cnn", input_shape=(8, 8, 3))
     both = keras.Model(inputs, [inner(inputs), other(inputs)])
     with pytest.raises(ValueError, match="index 0"):
         models.tap_layers(both)

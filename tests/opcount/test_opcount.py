@@ -178,21 +178,21 @@ _NUM_CLASSES = {"resnet20": 10, "resnet32": 10, "resnet56": 10, "vgg_small": 10,
 
 
 @functools.lru_cache(maxsize=None)
-def _model_count(name, conv):
-    return count_ops(models.get_model(name, num_classes=_NUM_CLASSES[name], conv=conv))
+def _model_count(name, network):
+    return count_ops(models.get_model(name, num_classes=_NUM_CLASSES[name], network=network))
 
 
-@pytest.mark.parametrize("name, conv, field, paper, tolerance", [
-    ("resnet20", "conv", "mul", 41.17e6, 0.02),
-    ("resnet20", "adder", "add", 81.89e6, 0.02),
-    ("resnet20", "adder", "mul", 0.45e6, 0.02),
-    ("resnet32", "conv", "mul", 69.12e6, 0.02),
-    ("resnet32", "adder", "add", 137.79e6, 0.02),
-    ("resnet18", "adder", "add", 3.5e9, 0.03),
-    ("resnet50", "adder", "add", 7.6e9, 0.03),
+@pytest.mark.parametrize("name, network, field, paper, tolerance", [
+    ("resnet20", "cnn", "mul", 41.17e6, 0.02),
+    ("resnet20", "ann", "add", 81.89e6, 0.02),
+    ("resnet20", "ann", "mul", 0.45e6, 0.02),
+    ("resnet32", "cnn", "mul", 69.12e6, 0.02),
+    ("resnet32", "ann", "add", 137.79e6, 0.02),
+    ("resnet18", "ann", "add", 3.5e9, 0.03),
+    ("resnet50", "ann", "add", 7.6e9, 0.03),
 ])
-def test_paper_counts(name, conv, field, paper, tolerance):
-    assert getattr(_model_count(name, conv), field) == pytest.approx(paper, rel=tolerance)
+def test_paper_counts(name, network, field, paper, tolerance):
+    assert getattr(_model_count(name, network), field) == pytest.approx(paper, rel=tolerance)
 
 
 # --- Exact counts, written out from the architectures (not from the code) ------
@@ -263,7 +263,7 @@ def _macs(layers):
     return sum(oh * ow * kh * kw * c_in * c_out for oh, ow, kh, kw, c_in, c_out in layers)
 
 
-def _expected(name, conv, num_classes=None):
+def _expected(name, network, num_classes=None):
     """(mul, add, params, trainable_params) from the written-out architecture.
 
     Every conv/adder layer and the classifier is followed by one BN (γ, β
@@ -273,7 +273,7 @@ def _expected(name, conv, num_classes=None):
         num_classes or _NUM_CLASSES[name])
     mult = _macs(stem) + fc_in * classes
     adder = _macs(body)
-    if conv == "conv":
+    if network == "cnn":
         mult, adder = mult + adder, 0
     weights = sum(kh * kw * c_in * c_out for _, _, kh, kw, c_in, c_out in stem + body)
     weights += fc_in * classes
@@ -295,14 +295,14 @@ def test_written_out_architectures_match_hand_sums():
     assert len(_resnet18()[1]) == 16 + 3 and len(_resnet50()[1]) == 48 + 4
 
 
-@pytest.mark.parametrize("name, conv", [
-    ("resnet20", "conv"), ("resnet20", "adder"), ("resnet32", "conv"), ("resnet32", "adder"),
-    ("vgg_small", "conv"), ("vgg_small", "adder"), ("resnet18", "adder"),
-    ("resnet50", "adder"),
+@pytest.mark.parametrize("name, network", [
+    ("resnet20", "cnn"), ("resnet20", "ann"), ("resnet32", "cnn"), ("resnet32", "ann"),
+    ("vgg_small", "cnn"), ("vgg_small", "ann"), ("resnet18", "ann"),
+    ("resnet50", "ann"),
 ])
-def test_exact_model_counts(name, conv):
-    mul, add, params, trainable = _expected(name, conv)
-    result = _model_count(name, conv)
+def test_exact_model_counts(name, network):
+    mul, add, params, trainable = _expected(name, network)
+    result = _model_count(name, network)
     assert (result.mul, result.add) == (mul, add)
     assert (result.params, result.trainable_params) == (params, trainable)
     assert result.mult_macs == mul and result.adder_macs == (add - mul) // 2
@@ -310,7 +310,7 @@ def test_exact_model_counts(name, conv):
 
 @pytest.mark.parametrize("name", sorted(_NUM_CLASSES))
 def test_ann_additions_follow_from_cnn(name):
-    cnn, ann = _model_count(name, "conv"), _model_count(name, "adder")
+    cnn, ann = _model_count(name, "cnn"), _model_count(name, "ann")
     assert cnn.mul == cnn.add == cnn.mult_macs and cnn.adder_macs == 0
     assert ann.mul == ann.mult_macs
     assert ann.add == 2 * (cnn.mult_macs - ann.mult_macs) + ann.mult_macs
@@ -338,17 +338,18 @@ def _run_cli(*args):
 
 
 def test_cli_json():
-    proc, stderr = _run_cli("--model", "resnet20", "--num_classes", "100", "--conv", "adder",
+    proc, stderr = _run_cli("--model", "resnet20", "--num_classes", "100", "--network", "ann",
                             "--input_size", "32", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     report = json.loads(lines[0])
-    assert list(report) == ["model", "conv", "num_classes", "input_shape", "mul", "add", "params",
+    assert list(report) == ["model", "network", "num_classes", "input_shape", "mul", "add",
+                            "params",
                             "trainable_params", "energy_pj", "other"]
-    assert (report["model"], report["conv"], report["num_classes"], report["input_shape"]) == (
-        "resnet20", "adder", 100, [32, 32, 3])
-    mul, add, params, trainable = _expected("resnet20", "adder", num_classes=100)
+    assert (report["model"], report["network"], report["num_classes"], report["input_shape"]) == (
+        "resnet20", "ann", 100, [32, 32, 3])
+    mul, add, params, trainable = _expected("resnet20", "ann", num_classes=100)
     assert (report["mul"], report["add"]) == (mul, add)
     assert (report["params"], report["trainable_params"]) == (params, trainable)
     assert set(report["energy_pj"]) == set(ENERGY_PJ)
@@ -359,7 +360,7 @@ def test_cli_json():
 
 
 @pytest.mark.parametrize("flag, value", [
-    ("model", "resnet21"), ("num_classes", "0"), ("conv", "mult")])
+    ("model", "resnet21"), ("num_classes", "0"), ("network", "mult"), ("conv", "mult")])
 def test_bad_flag_value_is_one_line_naming_it(flag, value):
     values = flags.FlagValues()
     opcount.define_flags(values)
@@ -371,8 +372,19 @@ def test_bad_flag_value_is_one_line_naming_it(flag, value):
 
 def test_cli_bad_flag_value_is_one_line():
     # The command's wiring to addernet_tf.cli (tested in tests/test_cli.py), once.
-    proc, stderr = _run_cli("--conv=mult")
+    proc, stderr = _run_cli("--network=mult")
     assert proc.returncode == cli.USAGE
     assert "Traceback" not in proc.stderr
-    assert stderr == ["opcount: --conv=mult: must be one of adder, conv"], proc.stderr
+    assert stderr == ["opcount: --network=mult: must be one of ann, cnn"], proc.stderr
     assert proc.stdout == ""
+
+
+def test_deprecated_conv_flag_reads_as_network(capsys):
+    values = flags.FlagValues()
+    opcount.define_flags(values)
+    values(["opcount", "--model=resnet20", "--conv=conv", "--input_size=8", "--json"])
+    opcount._main(values)  # pylint: disable=protected-access
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["network"] == "cnn" and report["add"] == report["mul"]
+    assert err == "opcount: --conv is deprecated: use --network=cnn\n"

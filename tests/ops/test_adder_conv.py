@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import numpy_reference as npref
-from adder_conv_backends import custom_op, reference_op
+from adder_conv_backends import builtin_op, compiled_op
 
 KERNELS = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1), (2, 3), (3, 2), (2, 2), (1, 5), (4, 2)]
 STRIDES = [1, 2, 3, (1, 2), (2, 1), (1, 3), (3, 1), (2, 3), (3, 2)]
@@ -106,11 +106,11 @@ def test_matches_numpy_float64(backend, case):
 
 
 @pytest.mark.parametrize("case", CASES[:12], ids=[c.id for c in CASES[:12]])
-def test_custom_matches_reference(case):
-    custom, reference = custom_op(), reference_op()
+def test_compiled_matches_builtin(case):
+    compiled, builtin = compiled_op(), builtin_op()
     x, f, dy = case.arrays(np.float32)
-    for what, a, e in zip(("forward", "dX", "dF"), run(custom, x, f, dy, **case.kwargs),
-                          run(reference, x, f, dy, **case.kwargs)):
+    for what, a, e in zip(("forward", "dX", "dF"), run(compiled, x, f, dy, **case.kwargs),
+                          run(builtin, x, f, dy, **case.kwargs)):
         assert rel_error(a, e) <= 1e-5, what
 
 

@@ -62,7 +62,7 @@ def test_saved_model_round_trip(backend, backend_name, tmp_path):
     expected = outputs(module, x, dy)
     tf.saved_model.save(module, str(tmp_path / "model"))
 
-    if backend_name == "custom":
+    if backend_name == "compiled":
         np.savez(tmp_path / "in.npz", x=x, dy=dy)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p))

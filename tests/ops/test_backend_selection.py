@@ -11,18 +11,20 @@ import textwrap
 
 import pytest
 
+from addernet_tf.ops import _loader
+
 PROBE = textwrap.dedent("""
     import warnings
     import numpy as np
     import tensorflow as tf
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from addernet_tf.ops import active_backend, adder_conv2d, adder_conv2d_reference
+        from addernet_tf.ops import active_backend, adder_conv2d, adder_conv2d_builtin
         x = tf.random.stateless_normal([2, 5, 5, 3], seed=[1, 2])
         f = tf.random.stateless_normal([3, 3, 3, 4], seed=[3, 4])
         y = adder_conv2d(x, f, padding="SAME")
         adder_conv2d(x, f)
-    np.testing.assert_allclose(y, adder_conv2d_reference(x, f, padding="SAME"), rtol=1e-5)
+    np.testing.assert_allclose(y, adder_conv2d_builtin(x, f, padding="SAME"), rtol=1e-5)
     ours = [w for w in caught if "addernet_tf" in str(w.message)]
     print(active_backend(), len(ours))
 """)
@@ -39,15 +41,23 @@ def _probe(**env):
 
 
 def test_default_is_the_compiled_library():
-    if os.environ.get("ADDERNET_TF_BACKEND", "").lower() == "reference":
-        pytest.skip("ADDERNET_TF_BACKEND=reference: the compiled adder op is not expected")
-    assert _probe() == ["custom", "0"]
+    if _loader.forced_builtin():
+        pytest.skip("ADDERNET_TF_BACKEND=builtin: the compiled adder op is not expected")
+    assert _probe() == ["compiled", "0"]
 
 
-def test_env_var_forces_reference_without_warning():
-    assert _probe(ADDERNET_TF_BACKEND="reference") == ["reference", "0"]
+def test_env_var_forces_builtin_without_warning():
+    assert _probe(ADDERNET_TF_BACKEND="builtin") == ["builtin", "0"]
+
+
+@pytest.mark.parametrize("value, forced", [("builtin", True), ("BUILTIN", True),
+                                           ("reference", True), ("", False), ("compiled", False)])
+def test_builtin_spellings(monkeypatch, value, forced):
+    """`reference` is the deprecated spelling of `builtin` (scripts set it)."""
+    monkeypatch.setenv("ADDERNET_TF_BACKEND", value)
+    assert _loader.forced_builtin() is forced
 
 
 def test_missing_library_falls_back_with_one_warning(tmp_path):
     missing = str(tmp_path / "no_such_library.so")
-    assert _probe(ADDERNET_TF_LIBRARY=missing) == ["reference", "1"]
+    assert _probe(ADDERNET_TF_LIBRARY=missing) == ["builtin", "1"]

@@ -24,7 +24,7 @@ OPS = ["Addernet>AdderConv2D", "Addernet>AdderConv2DBackpropInput",
 
 @pytest.mark.parametrize("op", OPS)
 def test_gpu_kernels_registered_iff_cuda_build(op):
-    adder_conv_backends.custom_op()  # loads the library, or fails/skips as the other op tests do
+    adder_conv_backends.compiled_op()  # loads the library, or fails/skips as the other op tests do
     # Unlabelled only: test_gpu_opkernel_emulated.py adds labelled CPU kernels.
     registered = {(k.device_type, k.constraint[0].allowed_values.list.type[0])
                   for k in kernels.get_registered_kernels_for_op(op).kernel if not k.label}

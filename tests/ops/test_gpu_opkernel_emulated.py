@@ -31,8 +31,8 @@ OPS = ["Addernet>AdderConv2D", "Addernet>AdderConv2DBackpropInput",
 
 @pytest.fixture(scope="module")
 def gpu_opkernels():
-    """(adder_conv2d_custom, path of the emulated GPU OpKernel library)."""
-    op = adder_conv_backends.custom_op()  # the ops must be registered first
+    """(adder_conv2d_compiled, path of the emulated GPU OpKernel library)."""
+    op = adder_conv_backends.compiled_op()  # the ops must be registered first
     library = cuda_launchers.build_emulated_opkernels()
     tf.load_op_library(str(library))
     return op, library

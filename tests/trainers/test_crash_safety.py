@@ -324,7 +324,7 @@ def test_keras_tuner_state_is_written_atomically_during_a_search(tmp_path, monke
 def test_a_torn_teacher_checkpoint_is_named_in_one_line(tmp_path, no_work_but_models):
     from addernet_tf.models import get_model
     path = str(tmp_path / "teacher.keras")
-    get_model("resnet20", num_classes=10, conv="conv", input_shape=(8, 8, 3)).save(path)
+    get_model("resnet20", num_classes=10, network="cnn", input_shape=(8, 8, 3)).save(path)
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) // 2)
     config = _config(tmp_path / "run", method="kd", teacher="fixed", teacher_checkpoint=path)

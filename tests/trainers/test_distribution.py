@@ -119,12 +119,16 @@ def _tiny_config(tmp_path, **overrides):
 def test_custom_loop_writes_what_fit_writes(tmp_path, monkeypatch):
     """Same batches, same steps: the loop's history.csv and summary equal fit's.
 
-    (kd rather than pkkd only for time: the multi-worker test runs pkkd's heads
+    (kd and the tiny CNN of tests/tiny_model.py rather than pkkd and ResNet-20
+    only for time: the multi-worker test runs ResNet-20 and pkkd's heads
     through the loop.)
     """
-    fit_summary = pkkd.train(_tiny_config(tmp_path / "fit", epochs=2, method="kd"))
+    # Imported here: this file is also the workers' script, run without the repo on sys.path.
+    from tests import tiny_model  # pylint: disable=import-outside-toplevel
+    tiny = dict(epochs=2, method="kd", model=tiny_model.SPEC)
+    fit_summary = pkkd.train(_tiny_config(tmp_path / "fit", **tiny))
     monkeypatch.setattr(pkkd, "_uses_custom_loop", lambda strategy: True)
-    loop_summary = pkkd.train(_tiny_config(tmp_path / "loop", epochs=2, method="kd"))
+    loop_summary = pkkd.train(_tiny_config(tmp_path / "loop", **tiny))
     fit_run, loop_run = tmp_path / "fit" / "run", tmp_path / "loop" / "run"
     assert sorted(os.listdir(loop_run)) == sorted(os.listdir(fit_run))
     assert not (loop_run / "backup").exists()

@@ -14,6 +14,7 @@ import pytest
 from absl import flags
 
 from addernet_tf import cli, data
+from tests import tiny_model
 from trainers import flags as trainer_flags
 from trainers import pkkd
 
@@ -35,7 +36,8 @@ def _flag_values(*args):
 
 
 def _config(tmp_path, **overrides):
-    settings = dict(dataset="digits", image_size=8, model="resnet20", epochs=1,
+    """A tiny in-process run of the small CNN (tests/tiny_model.py)."""
+    settings = dict(dataset="digits", image_size=8, model=tiny_model.SPEC, epochs=1,
                     steps_per_epoch=2, batch_size=16, verbose=0, model_dir=str(tmp_path / "run"))
     return trainer_flags.defaults(**{**settings, **overrides})
 

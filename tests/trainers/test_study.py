@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests import tiny_model
 from trainers import flags as trainer_flags
 from trainers import pkkd, study
 
@@ -51,7 +52,7 @@ def test_statistics_and_paired_differences_by_hand():
 
 
 def _tiny(tmp_path):
-    return vars(trainer_flags.defaults(dataset="digits", image_size=8, model="resnet20",
+    return vars(trainer_flags.defaults(dataset="digits", image_size=8, model=tiny_model.SPEC,
                                        epochs=1, steps_per_epoch=2, batch_size=16, verbose=0,
                                        model_dir=str(tmp_path / "runs")))
 

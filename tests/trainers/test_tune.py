@@ -14,6 +14,7 @@ import sys
 import pytest
 from absl import flags
 
+from tests import tiny_model
 from trainers import flags as trainer_flags
 from trainers import pkkd
 from trainers import tune
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarnin
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGFILE = os.path.join(REPO, "configs", "resnet20_cifar10.flags")
-TINY = ("--dataset=digits", "--image_size=8", "--model=resnet20", "--epochs=2",
+TINY = ("--dataset=digits", "--image_size=8", f"--model={tiny_model.SPEC}", "--epochs=2",
         "--steps_per_epoch=1", "--batch_size=16", "--verbose=0")
 
 # TensorFlow's native log lines, printed before absl starts whatever
@@ -184,7 +185,7 @@ def test_best_flags_parse_validate_and_hold_the_best_trial(cli_search):
         assert values[name].value == value, name
     # The base flags: the flagfile's, then the command line's.
     assert (values.dataset, values.image_size, values.model, values.method, values.epochs,
-            values.batch_size, values.weight_decay) == ("digits", 8, "resnet20", "pkkd", 2, 16,
+            values.batch_size, values.weight_decay) == ("digits", 8, tiny_model.SPEC, "pkkd", 2, 16,
                                                         0.0005)
     assert values.model_dir == str(tune_dir / "best")
 

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from addernet_tf import _validate
-from addernet_tf.ops import adder_conv2d, adder_conv2d_reference, geometry
+from addernet_tf.ops import adder_conv2d, adder_conv2d_builtin, geometry
 
 __all__ = ["Adder2D", "adaptive_gradient"]
 
@@ -68,8 +68,9 @@ class Adder2D(keras.layers.Layer):
       kernel_initializer: default `RandomNormal(0, 1)`, as in AdderNet.
       kernel_regularizer, kernel_constraint: as in `Conv2D`.
       implementation: `"auto"` (the compiled op when it is loaded, else the
-        builtin-op twin) or `"reference"` (always the twin: builtin ops only,
-        for TFLite export).
+        builtin-op twin) or `"builtin"` (always the twin: builtin ops only,
+        for TFLite export). `"reference"`, the spelling before 0.2, is read as
+        `"builtin"` with a DeprecationWarning (older `.keras` files hold it).
 
     Input shape: `[N, H, W, C_in]` (channels_last) or `[N, C_in, H, W]`.
     Output shape: `[N, OH, OW, filters]` (or `[N, filters, OH, OW]`), float32
@@ -147,7 +148,7 @@ class Adder2D(keras.layers.Layer):
         kernel = tf.cast(self.kernel, compute)
         if self.adaptive_eta is not None:
             kernel = adaptive_gradient(kernel, self.adaptive_eta)
-        op = adder_conv2d if self.implementation == "auto" else adder_conv2d_reference
+        op = adder_conv2d if self.implementation == "auto" else adder_conv2d_builtin
         y = op(x, kernel, strides=self.strides, padding=self._op_padding(),
                data_format="NHWC" if self.data_format == "channels_last" else "NCHW")
         return tf.cast(y, out_dtype)

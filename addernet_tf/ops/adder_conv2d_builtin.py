@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from addernet_tf.ops import _args, geometry
 
-__all__ = ["adder_conv2d_reference"]
+__all__ = ["adder_conv2d_builtin"]
 
 
 def _dim(t, axis):
@@ -86,7 +86,7 @@ _MASK = 0b1001  # begin/end masks covering the batch and channel axes
 
 
 def _adder_conv2d_nhwc(x, f, args):
-    """The adder convolution on NHWC input; see `adder_conv2d_reference`."""
+    """The adder convolution on NHWC input; see `adder_conv2d_builtin`."""
     kernel_h, kernel_w = int(f.shape[0]), int(f.shape[1])
     height, width = _dim(x, 1), _dim(x, 2)
     sh, sw = args.strides
@@ -146,7 +146,7 @@ def _adder_conv2d_nhwc(x, f, args):
 
 
 @tf.autograph.experimental.do_not_convert  # Python control flow here is on static values only
-def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint: disable=redefined-builtin
+def adder_conv2d_builtin(input, filters, strides=1, padding="VALID",  # pylint: disable=redefined-builtin
                            data_format="NHWC", name=None):
     """Adder convolution from builtin ops (the twin of the compiled op).
 
@@ -180,7 +180,7 @@ def adder_conv2d_reference(input, filters, strides=1, padding="VALID",  # pylint
         trace time do not fit (channel mismatch, kernel larger than the padded
         input).
     """
-    with tf.name_scope(name or "adder_conv2d_reference"):
+    with tf.name_scope(name or "adder_conv2d_builtin"):
         input = tf.convert_to_tensor(input, name="input")
         filters = tf.convert_to_tensor(filters, name="filters")
         args = _args.check_args(input, filters, strides, padding, data_format)

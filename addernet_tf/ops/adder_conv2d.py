@@ -2,7 +2,7 @@
 """The adder convolution on the compiled kernels, with AdderNet gradients.
 
 `adder_conv2d` runs `Addernet>AdderConv2D` when the op library is loaded and
-falls back to the builtin-op twin (`adder_conv2d_reference`) otherwise, with
+falls back to the builtin-op twin (`adder_conv2d_builtin`) otherwise, with
 one warning. The gradient ops are registered here, so importing this module
 is enough to differentiate through, or re-load a SavedModel holding, the op.
 """
@@ -10,14 +10,14 @@ is enough to differentiate through, or re-load a SavedModel holding, the op.
 import tensorflow as tf
 
 from addernet_tf.ops import _args, _loader
-from addernet_tf.ops.adder_conv_ref import adder_conv2d_reference
+from addernet_tf.ops.adder_conv2d_builtin import adder_conv2d_builtin
 
-__all__ = ["adder_conv2d", "adder_conv2d_custom", "active_backend"]
+__all__ = ["adder_conv2d", "adder_conv2d_compiled", "active_backend"]
 
 
 def active_backend():
-    """`"custom"` when the compiled library is loaded, else `"reference"`."""
-    return "custom" if _loader.library() is not None else "reference"
+    """`"compiled"` when the op library is loaded, else `"builtin"` (the twin)."""
+    return "compiled" if _loader.library() is not None else "builtin"
 
 
 def _attrs(args):
@@ -25,7 +25,7 @@ def _attrs(args):
                 explicit_paddings=args.explicit_paddings if args.padding == "EXPLICIT" else [])
 
 
-def adder_conv2d_custom(input, filters, strides=1, padding="VALID",
+def adder_conv2d_compiled(input, filters, strides=1, padding="VALID",
                         data_format="NHWC", name=None):
     """`adder_conv2d` on the compiled kernels; raises if they are not loaded."""
     lib = _loader.library()
@@ -66,8 +66,8 @@ def adder_conv2d(input, filters, strides=1, padding="VALID",
     """
     if _loader.library() is None:
         _loader.warn_fallback_once()
-        return adder_conv2d_reference(input, filters, strides, padding, data_format, name)
-    return adder_conv2d_custom(input, filters, strides, padding, data_format, name)
+        return adder_conv2d_builtin(input, filters, strides, padding, data_format, name)
+    return adder_conv2d_compiled(input, filters, strides, padding, data_format, name)
 
 
 def _grad_attrs(op):
