@@ -7,14 +7,15 @@ import math
 import numbers
 import warnings
 
-__all__ = ["IMPLEMENTATIONS", "NETWORKS", "is_int", "positive_int", "positive_number", "int_pair", "choice",
-           "adaptive_eta", "implementation", "network", "reads_old_network_names"]
+__all__ = ["IMPLEMENTATIONS", "OLD_IMPLEMENTATIONS", "NETWORKS", "OLD_NETWORKS", "is_int",
+           "positive_int", "positive_number", "int_pair", "choice", "adaptive_eta",
+           "implementation", "network", "reads_old_network_names"]
 
 # How an adder layer computes: "auto", the compiled op where it is loaded;
 # "builtin", the builtin-op twin.
 IMPLEMENTATIONS = ("auto", "builtin")
 # Spellings that saved files still hold, read as their successors.
-_OLD_IMPLEMENTATIONS = {"reference": "builtin"}
+OLD_IMPLEMENTATIONS = {"reference": "builtin"}
 
 # Which network of a teacher/student pair: the CNN (multiplications) or the ANN
 # (adder layers), as `--method`, the kernel heads and the model builders say.
@@ -76,8 +77,8 @@ def adaptive_eta(value):
 def implementation(value):
     """One of `IMPLEMENTATIONS`; an old spelling becomes its successor, with a
     DeprecationWarning."""
-    if isinstance(value, str) and value in _OLD_IMPLEMENTATIONS:
-        new = _OLD_IMPLEMENTATIONS[value]
+    if isinstance(value, str) and value in OLD_IMPLEMENTATIONS:
+        new = OLD_IMPLEMENTATIONS[value]
         warnings.warn(f"implementation={value!r} is deprecated: use {new!r}",
                       DeprecationWarning, stacklevel=3)
         return new
