@@ -79,7 +79,7 @@ def _qat_job(background, workdir):
     proc = background.run(
         [sys.executable, "-m", "addernet_tf.export.qat", f"--model_dir={run_dir}", f"--out={out}",
          "--epochs=1", "--steps_per_epoch=15", "--json"],
-        cwd=REPO, env=_env(background.environ), timeout=400)
+        cwd=REPO, env=_env(background.environ), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     check = background.run([sys.executable, "-c", _FLOAT_STUDENT, run_dir, str(workdir)],

@@ -224,7 +224,7 @@ def test_custom_loop_non_finite_loss_names_the_step(tmp_path):
 def _mirrored_cli_job(background, workdir):
     run_dir = workdir / "run"
     _run(["-m", "trainers.pkkd", *TINY, "--epochs=1", "--distribution_strategy=mirrored",
-          "--cpu_replicas=2", f"--model_dir={run_dir}"], timeout=240, background=background)
+          "--cpu_replicas=2", f"--model_dir={run_dir}"], timeout=480, background=background)
     return run_dir
 
 
@@ -317,7 +317,7 @@ def _mirrored_step_main(out):
 
 def _mirrored_step_job(background, workdir):
     out = workdir / "weights.npz"
-    _run([os.path.abspath(__file__), "mirrored_step", str(out)], timeout=240,
+    _run([os.path.abspath(__file__), "mirrored_step", str(out)], timeout=480,
          background=background)
     return out
 
@@ -417,7 +417,7 @@ def _multi_worker_job(background, workdir):
                  "--distribution_strategy=multi_worker", f"--model_dir={run_dir}",
                  f"--dump={workdir / f'worker{index}.npz'}"],
                 cwd=REPO, env=_env(background.environ, TF_CONFIG=tf_config),
-                timeout=240)  # a hang in a collective fails here
+                timeout=480)  # a hang in a collective fails here
         except subprocess.TimeoutExpired as error:
             results[index] = error
 

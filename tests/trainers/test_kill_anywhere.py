@@ -188,7 +188,7 @@ def _child(background, kill_at, model_dir):
     env = dict(background.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     return background.run([sys.executable, os.path.join(REPO, "tests", "trainers",
                                                         "kill_child.py"), kill_at, *ARGS,
-                           f"--model_dir={model_dir}"], cwd=REPO, env=env, timeout=300)
+                           f"--model_dir={model_dir}"], cwd=REPO, env=env, timeout=600)
 
 
 def _sigkill_chain(background, workdir):
