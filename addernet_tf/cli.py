@@ -20,7 +20,8 @@ import sys
 
 from absl import app, flags
 
-__all__ = ["USAGE", "FAILURE", "Definer", "required", "first_line", "usage_line", "fail", "run"]
+__all__ = ["USAGE", "FAILURE", "Definer", "CheckedString", "required", "first_line", "usage_line",
+           "fail", "run", "parse", "positional"]
 
 USAGE = 2
 FAILURE = 1
@@ -120,6 +121,35 @@ def parse(program, define_flags, argv=None, validate=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     _check_usage(program, values, _parsed(program, values, [program, *argv]), validate)
     return values
+
+
+def positional(program, names, argv=None, what=""):
+    """The arguments of a command that takes only positional ones (`names`, in order).
+
+    Exactly `len(names)` arguments; a flag or another count is a one-line usage
+    error (exit status 2). `-h`/`--help` prints the usage line and exits 0.
+
+    Args:
+      program: the name that starts every line.
+      names: what each argument is, for the usage line (`["DIR"]`).
+      argv: the arguments, without the program name (default: `sys.argv[1:]`).
+      what: a note for the usage line (`"a run or a study folder"`).
+
+    Returns:
+      The arguments, a list of `len(names)` strings.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    usage = f"usage: {program} {' '.join(names)}" + (f"  ({what})" if what else "")
+    if argv in (["-h"], ["--help"]):
+        print(usage)
+        sys.exit(0)
+    given_flags = [a for a in argv if a.startswith("-") and a != "-"]
+    if given_flags:
+        fail(program, f"{given_flags[0]}: takes no flags; {usage}", USAGE)
+    if len(argv) != len(names):
+        fail(program, f"expected {len(names)} argument{'s' * (len(names) != 1)}, got "
+                      f"{len(argv)}; {usage}", USAGE)
+    return argv
 
 
 def _parsed(program, values, argv):

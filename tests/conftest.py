@@ -183,8 +183,8 @@ DIGITS_ANN_RUN = dict(dataset="digits", image_size=8, model="resnet20", batch_si
 _TRAIN = r"""
 import json, sys, types
 from absl import flags
-from trainers import flags as trainer_flags
-from trainers import pkkd
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
 
 values = flags.FlagValues()
 trainer_flags.define_flags(values)

@@ -109,3 +109,35 @@ def test_parse_returns_fresh_values_leaving_absl_flags_alone():
     values = cli.parse("prog", _define_on, ["--color", "green", "--count=3", "--name=ann"])
     assert (values.color, values.count, values.name) == ("green", 3, "ann")
     assert "color" not in flags.FLAGS
+
+
+@pytest.mark.parametrize("args, line", [
+    ([], "report: expected 1 argument, got 0; usage: report DIR  (a run or a study folder)"),
+    (["a", "b"], "report: expected 1 argument, got 2; usage: report DIR  (a run or a study folder)"),
+    (["--dir=x"], "report: --dir=x: takes no flags; usage: report DIR  (a run or a study folder)"),
+])
+def test_positional_usage_errors_are_one_line_with_status_2(capsys, args, line):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.positional("report", ["DIR"], args, what="a run or a study folder")
+    assert exit_info.value.code == cli.USAGE
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_positional_gives_the_arguments_and_help_exits_0(capsys):
+    assert cli.positional("p", ["A", "B"], ["x", "-"]) == ["x", "-"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.positional("p", ["A", "B"], ["--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.splitlines() == ["usage: p A B"]
+
+
+def test_report_command_line(capsys, tmp_path):
+    from addernet_tf.trainers import report  # pylint: disable=import-outside-toplevel
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(tmp_path)])
+    assert exit_info.value.code == cli.FAILURE
+    assert capsys.readouterr().err.splitlines() == [
+        f"report: {tmp_path}: neither a run (history.csv) nor a study (study.json)"]
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([])
+    assert exit_info.value.code == cli.USAGE

@@ -11,7 +11,7 @@ from addernet_tf.export import formats, qat
 from addernet_tf.layers.kernel_heads import KernelHead
 from addernet_tf.layers.tap import Tap
 from addernet_tf.models import resnet20
-from trainers.bn_recalibration import BatchNormRecalibration
+from addernet_tf.trainers.bn_recalibration import BatchNormRecalibration
 
 
 @pytest.mark.parametrize("value", [1, 7, np.int64(3)])

@@ -44,7 +44,9 @@ def check_model_args(arch, num_classes, network, input_shape, adaptive_eta, impl
         for networks that end in a global pooling).
 
     Returns:
-      `input_shape` as a tuple `(H, W, C)`.
+      `(input_shape, implementation)`: the shape as a tuple `(H, W, C)`, and the
+      implementation in its current spelling (an old one warns here, once, not
+      again in every layer).
 
     Raises:
       ValueError: naming the bad argument and its value.
@@ -71,10 +73,10 @@ def check_model_args(arch, num_classes, network, input_shape, adaptive_eta, impl
                 f"`input_shape` {tuple(input_shape)!r} is too small for {arch}: height and width "
                 f"must be at least {min_size}")
     _validate.adaptive_eta(adaptive_eta)
-    _validate.implementation(implementation)
+    implementation = _validate.implementation(implementation)
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"`name` must be a non-empty string or None, got {name!r}")
-    return tuple(int(s) if s is not None else None for s in input_shape)
+    return tuple(int(s) if s is not None else None for s in input_shape), implementation
 
 
 class LayerBuilder:

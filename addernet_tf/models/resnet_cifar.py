@@ -39,8 +39,8 @@ def resnet_cifar(depth, num_classes=10, network="ann", input_shape=(32, 32, 3), 
     if not is_int(depth) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"`depth` must be 6n + 2 with n >= 1 (20, 32, 56, ...), got {depth!r}")
     arch = f"resnet{depth}"
-    input_shape = _blocks.check_model_args(arch, num_classes, network, input_shape, adaptive_eta,
-                                           implementation, name)
+    input_shape, implementation = _blocks.check_model_args(
+        arch, num_classes, network, input_shape, adaptive_eta, implementation, name)
     blocks_per_stage = (depth - 2) // 6
     builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 

@@ -14,8 +14,8 @@ _STAGE_FILTERS = (64, 128, 256, 512)
 def _resnet_imagenet(arch, bottleneck, stage_blocks, num_classes, network, input_shape,
                      adaptive_eta, implementation, name, stride_in_1x1=True):
     """The shared ImageNet ResNet builder (see `resnet18` / `resnet50`)."""
-    input_shape = _blocks.check_model_args(arch, num_classes, network, input_shape, adaptive_eta,
-                                           implementation, name)
+    input_shape, implementation = _blocks.check_model_args(
+        arch, num_classes, network, input_shape, adaptive_eta, implementation, name)
     builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 
     inputs = keras.Input(shape=input_shape, name="images")

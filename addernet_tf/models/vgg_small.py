@@ -39,9 +39,9 @@ def vgg_small(num_classes=10, network="ann", input_shape=(32, 32, 3), adaptive_e
     Returns:
       A functional `keras.Model`: `[N, H, W, C] -> [N, num_classes]` logits.
     """
-    input_shape = _blocks.check_model_args("vgg_small", num_classes, network, input_shape,
-                                           adaptive_eta, implementation, name,
-                                           min_size=_MIN_SIZE, known_size=True)
+    input_shape, implementation = _blocks.check_model_args(
+        "vgg_small", num_classes, network, input_shape, adaptive_eta, implementation, name,
+        min_size=_MIN_SIZE, known_size=True)
     builder = _blocks.LayerBuilder(network, adaptive_eta, implementation)
 
     inputs = keras.Input(shape=input_shape, name="images")

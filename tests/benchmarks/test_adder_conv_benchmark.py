@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from addernet_tf import cli
 from addernet_tf.ops import active_backend, kernel_target
-from benchmarks import adder_conv
+from addernet_tf.benchmarks import adder_conv
 
 pytestmark = pytest.mark.skipif(active_backend() != "compiled",
                                 reason="the compiled op library is not built")

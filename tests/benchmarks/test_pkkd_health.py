@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from benchmarks import pkkd_health
+from addernet_tf.benchmarks import pkkd_health
 from tests import tiny_model
-from trainers import flags as trainer_flags
+from addernet_tf.trainers import flags as trainer_flags
 
 
 def _config(tmp_path, **overrides):

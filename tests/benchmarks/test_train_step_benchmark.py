@@ -8,7 +8,7 @@ import pytest
 
 from addernet_tf import cli
 from addernet_tf.ops import active_backend
-from benchmarks import train_step
+from addernet_tf.benchmarks import train_step
 
 
 def _positive_finite(value):

@@ -130,7 +130,7 @@ def test_bad_folders_are_one_line_naming_the_path(tmp_path, damage, message):
 
 
 def test_the_trainer_requires_data_dir():
-    from trainers import flags as trainer_flags
+    from addernet_tf.trainers import flags as trainer_flags
     config = trainer_flags.defaults(dataset="image_folder")
     assert trainer_flags.validate(config) == (
         "--data_dir=None: required with --dataset=image_folder")
@@ -140,8 +140,8 @@ def test_train_and_export_round_trip(folder, tmp_path):
     """A run on the folder trains, records its normalization, and exports to an
     int8 TFLite file calibrated and checked on the folder's images."""
     from addernet_tf import export
-    from trainers import flags as trainer_flags
-    from trainers import pkkd
+    from addernet_tf.trainers import flags as trainer_flags
+    from addernet_tf.trainers import pkkd
     root, _ = folder
     model_dir = str(tmp_path / "run")
     summary = pkkd.train(trainer_flags.defaults(
@@ -160,8 +160,8 @@ def test_train_and_export_round_trip(folder, tmp_path):
 
 def test_the_tuner_searches_on_a_folder(folder, tmp_path):
     import json
-    from trainers import flags as trainer_flags
-    from trainers import tune
+    from addernet_tf.trainers import flags as trainer_flags
+    from addernet_tf.trainers import tune
     root, _ = folder
     base = vars(trainer_flags.defaults(
         dataset="image_folder", data_dir=root, image_size=8, model=tiny_model.SPEC, method="pkkd",

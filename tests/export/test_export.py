@@ -29,8 +29,8 @@ from absl import flags
 from addernet_tf import _atomic, cli, data, export
 from addernet_tf.export import __main__ as export_cli
 from addernet_tf.export import int8, litert
-from trainers import flags as trainer_flags
-from trainers import pkkd
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE_SIZE = 8

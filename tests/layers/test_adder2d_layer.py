@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.layers.layer_harness import run_layer_test
 from addernet_tf.layers import Adder2D
 from addernet_tf.ops import adder_conv2d_builtin
 
@@ -213,6 +214,27 @@ def test_mirrored_strategy_applies_the_global_adaptive_gradient():
 
 
 # --- serialization ----------------------------------------------------------
+
+LAYER_CASES = [
+    ("valid", {"filters": 4, "kernel_size": 3}, (2, 7, 7, 3), (2, 5, 5, 4)),
+    ("same_strided", {"filters": 5, "kernel_size": 3, "strides": 2, "padding": "same"},
+     (2, 7, 7, 3), (2, 4, 4, 5)),
+    ("explicit_pad_rect", {"filters": 6, "kernel_size": (3, 1), "strides": (2, 1),
+                           "padding": (1, 0), "adaptive_eta": None}, (2, 7, 6, 3), (2, 4, 6, 6)),
+    ("builtin_regularized", {"filters": 3, "kernel_size": 1, "implementation": "builtin",
+                             "kernel_regularizer": keras.regularizers.L2(1e-4),
+                             "kernel_constraint": keras.constraints.MaxNorm(2.0)},
+     (2, 5, 5, 2), (2, 5, 5, 3)),
+    ("channels_first", {"filters": 4, "kernel_size": 3, "padding": 1,
+                        "data_format": "channels_first"}, (2, 3, 6, 6), (2, 4, 6, 6)),
+]
+
+
+@pytest.mark.parametrize("kwargs,input_shape,output_shape", [c[1:] for c in LAYER_CASES],
+                         ids=[c[0] for c in LAYER_CASES])
+def test_layer_harness(kwargs, input_shape, output_shape):
+    y = run_layer_test(Adder2D, kwargs, input_shape, output_shape, expected_trainable=1)
+    assert (y <= 0).all()  # -Σ|x - f|
 
 def test_get_config_round_trip():
     layer = Adder2D(6, (3, 1), strides=(2, 1), padding=(1, 0), adaptive_eta=None,

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from addernet_tf.layers import KernelHead, KernelMap, Tap, kernel_heads_for_taps
+from tests.layers.layer_harness import run_layer_test
 
 
 def _features(shape=(2, 4, 4, 3), seed=0, scale=2.0):
@@ -226,6 +227,28 @@ def test_factory_picks_kernel_by_network():
     assert [h.name for h in ann] == ["ann_head_0", "ann_head_1"]
     with pytest.raises(ValueError, match=r"`network`.*bnn"):
         kernel_heads_for_taps(taps, "bnn")
+
+
+HARNESS_CASES = [
+    ("map_gaussian", KernelMap, {"kind": "gaussian", "sigma_init": 0.7}, 1, (2, 4, 4, 3)),
+    ("map_laplace_falling", KernelMap, {"kind": "laplace", "standardize": False,
+                                        "direction": "falling", "max_exponent": 6.0},
+     1, (2, 4, 4, 3)),
+    ("head_rho", KernelHead, {"kind": "laplace", "sigma_init": 0.5}, 2, (2, 4, 4, 3)),
+    ("head_rho_filters", KernelHead, {"kind": "gaussian", "rho_filters": 5,
+                                      "rho_initializer": "glorot_uniform",
+                                      "rho_constraint": keras.constraints.UnitNorm(axis=0)},
+     2, (2, 4, 4, 5)),
+    ("head_no_rho", KernelHead, {"kind": "laplace", "rho": False}, 1, (2, 4, 4, 3)),
+    ("head_identity", KernelHead, {"kind": "identity", "rho": False}, 0, (2, 4, 4, 3)),
+    ("tap", Tap, {"index": 3, "kind": "block", "fan_in": 27}, 0, (2, 4, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,trainable,output_shape", [c[1:] for c in HARNESS_CASES],
+                         ids=[c[0] for c in HARNESS_CASES])
+def test_layer_harness(cls, kwargs, trainable, output_shape):
+    run_layer_test(cls, kwargs, (2, 4, 4, 3), output_shape, expected_trainable=trainable)
 
 
 # --- Tap ---------------------------------------------------------------------

@@ -12,8 +12,8 @@ import tiny_cnns
 from addernet_tf.layers import Adder2D
 from addernet_tf.models import adderize_plan, get_model, tap_layers, tap_like
 from addernet_tf.opcount import count_ops
-from trainers import losses
-from trainers.distiller import Distiller
+from addernet_tf.trainers import losses
+from addernet_tf.trainers.distiller import Distiller
 
 
 def _actions(model, **kwargs):
@@ -203,8 +203,8 @@ def test_pkkd_trains_an_adderized_model_on_digits(spec, size):
 def test_trainer_and_export_take_an_adderized_model(tmp_path):
     from addernet_tf.export import formats, litert, serving
     from addernet_tf.export.run import load_student, read_run, uint8_images
-    from trainers import flags as trainer_flags
-    from trainers import pkkd
+    from addernet_tf.trainers import flags as trainer_flags
+    from addernet_tf.trainers import pkkd
 
     run = str(tmp_path / "run")
     config = trainer_flags.defaults(

@@ -34,8 +34,8 @@ def _truncate_half(path):
 def main():
     kill_at, args = sys.argv[1], sys.argv[2:]
     from addernet_tf import _atomic
-    from trainers import flags as trainer_flags
-    from trainers import pkkd
+    from addernet_tf.trainers import flags as trainer_flags
+    from addernet_tf.trainers import pkkd
 
     values = flags.FlagValues()
     trainer_flags.define_flags(values)

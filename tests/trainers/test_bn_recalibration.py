@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bn_recalibration import (BatchNormRecalibration, batch_norm_layers,
+from addernet_tf.trainers.bn_recalibration import (BatchNormRecalibration, batch_norm_layers,
                                        recalibrate_batch_norm)
 
 

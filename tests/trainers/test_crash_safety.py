@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from addernet_tf import _atomic, data
-from trainers import flags as trainer_flags
-from trainers import memory_check, pkkd, run_dir, tune
-from trainers.backup import Backup
-from trainers.history import HistoryTable
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import memory_check, pkkd, run_dir, tune
+from addernet_tf.trainers.backup import Backup
+from addernet_tf.trainers.history import HistoryTable
 
 
 class _Killed(BaseException):

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from addernet_tf.models import resnet20, resnet_cifar
-from trainers import losses
-from trainers.distiller import Distiller
+from addernet_tf.trainers import losses
+from addernet_tf.trainers.distiller import Distiller
 
 SHAPE = (8, 8, 3)
 

@@ -25,11 +25,11 @@ import tensorflow as tf
 from absl import flags
 
 from addernet_tf.layers import Adder2D
-from trainers import custom_loop, pkkd
-from trainers import flags as trainer_flags
-from trainers import strategy as strategy_lib
-from trainers.backup import Backup, SaveBackup
-from trainers.distiller import Distiller
+from addernet_tf.trainers import custom_loop, pkkd
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import strategy as strategy_lib
+from addernet_tf.trainers.backup import Backup, SaveBackup
+from addernet_tf.trainers.distiller import Distiller
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--dataset=digits", "--image_size=8", "--model=resnet20", "--steps_per_epoch=2",

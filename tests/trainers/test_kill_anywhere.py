@@ -28,8 +28,8 @@ import pytest
 import addernet_tf  # noqa: F401  (registers the layers that student.keras holds)
 from addernet_tf import _atomic
 from tests import tiny_model
-from trainers import flags as trainer_flags
-from trainers import pkkd
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The subject is the saves, not the network: the tiny CNN (tests/tiny_model.py),

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from addernet_tf.layers import Tap
 from addernet_tf.models import resnet_cifar, with_taps
-from trainers import losses  # the objects under test, never the expectations
-from trainers.distiller import Distiller
+from addernet_tf.trainers import losses  # the objects under test, never the expectations
+from addernet_tf.trainers.distiller import Distiller
 
 FEATURE_LIMIT = 1e15  # inputs are clipped to ±this before the map
 STD_FLOOR = 1e-6  # floor of the input's per-channel std

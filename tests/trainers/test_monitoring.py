@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trainers.monitoring import ProgressLine, SigmaBoundWarning, closest_to_bounds, feature_health
+from addernet_tf.trainers.monitoring import ProgressLine, SigmaBoundWarning, closest_to_bounds, feature_health
 
 LOGS = {"student_loss": 2.5, "student_ce": 2.0, "kd": 0.25, "feature": 0.5,
         "student_accuracy": 0.5, "teacher_ce": 1.0, "teacher_accuracy": 0.75,

@@ -15,8 +15,8 @@ from absl import flags
 
 from addernet_tf import cli, data
 from tests import tiny_model
-from trainers import flags as trainer_flags
-from trainers import pkkd
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))

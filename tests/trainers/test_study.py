@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from tests import tiny_model
-from trainers import flags as trainer_flags
-from trainers import pkkd, study
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd, study
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 T_975 = {1: 12.706204736174707, 2: 4.302652729749464}  # Student's t, two-sided 95%
@@ -158,7 +158,7 @@ def test_bad_settings_are_one_line_before_any_training(kwargs, expected, tmp_pat
 ])
 def test_cli_bad_flags_are_one_line(args, expected, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "trainers.study", "--dataset=digits",
+        [sys.executable, "-m", "addernet_tf.trainers.study", "--dataset=digits",
          f"--study_dir={tmp_path / 's'}", *args], cwd=REPO, capture_output=True, text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
     assert result.returncode != 0

@@ -15,9 +15,9 @@ import pytest
 from absl import flags
 
 from tests import tiny_model
-from trainers import flags as trainer_flags
-from trainers import pkkd
-from trainers import tune
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
+from addernet_tf.trainers import tune
 
 # KerasTuner 1.4.8's own threading calls; the Gaussian process on a tiny fake search.
 pytestmark = [pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarning"),
@@ -38,7 +38,7 @@ _TF_NATIVE_LOG = re.compile(
 
 def _run_cli(*args, timeout=300, background=None):
     """Runs `python -m trainers.tune` (in a background job: with `background.run`)."""
-    argv = [sys.executable, "-m", "trainers.tune", *args]
+    argv = [sys.executable, "-m", "addernet_tf.trainers.tune", *args]
     if background is None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True,

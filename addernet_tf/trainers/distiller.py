@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from addernet_tf.models import tap_layers, tap_like, with_taps
-from trainers import losses as losses_lib
+from addernet_tf.trainers import losses as losses_lib
 
 __all__ = ["Distiller", "TEACHER_MODES"]
 

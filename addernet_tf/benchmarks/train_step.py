@@ -48,8 +48,8 @@ import tensorflow as tf
 from addernet_tf import cli
 from addernet_tf.models import MODELS, get_model
 from addernet_tf.ops import active_backend
-from trainers import losses
-from trainers.distiller import Distiller
+from addernet_tf.trainers import losses
+from addernet_tf.trainers.distiller import Distiller
 
 NUM_CLASSES = 10
 NUM_BATCHES = 4  # distinct batches the timed loop cycles through

@@ -52,16 +52,16 @@ import tensorflow as tf
 from addernet_tf import _atomic, cli, data
 from addernet_tf.models import get_model, is_external
 from addernet_tf.opcount import count_ops
-from trainers import custom_loop
-from trainers import flags as trainer_flags
-from trainers import losses, memory_check, report, run_dir
-from trainers import strategy as strategy_lib
-from trainers.backup import Backup, SaveBackup
-from trainers.bn_recalibration import BatchNormRecalibration
-from trainers.distiller import Distiller
-from trainers.history import HistoryTable
-from trainers.monitoring import ProgressLine, SigmaBoundWarning
-from trainers.strategy import make_strategy
+from addernet_tf.trainers import custom_loop
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import losses, memory_check, report, run_dir
+from addernet_tf.trainers import strategy as strategy_lib
+from addernet_tf.trainers.backup import Backup, SaveBackup
+from addernet_tf.trainers.bn_recalibration import BatchNormRecalibration
+from addernet_tf.trainers.distiller import Distiller
+from addernet_tf.trainers.history import HistoryTable
+from addernet_tf.trainers.monitoring import ProgressLine, SigmaBoundWarning
+from addernet_tf.trainers.strategy import make_strategy
 
 __all__ = ["train", "load_split", "make_strategy", "NonFiniteLossError", "main"]
 

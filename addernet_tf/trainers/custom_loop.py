@@ -20,7 +20,7 @@ others waiting in a collective.
 import keras
 import tensorflow as tf
 
-from trainers.strategy import ReplicaStatisticsSync
+from addernet_tf.trainers.strategy import ReplicaStatisticsSync
 
 __all__ = ["fit", "evaluate", "distribute"]
 

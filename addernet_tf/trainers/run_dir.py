@@ -21,7 +21,7 @@ import shutil
 
 from addernet_tf import _atomic
 from addernet_tf.export.run import STUDENT, SUMMARY, TEACHER, read_summary
-from trainers import flags as trainer_flags
+from addernet_tf.trainers import flags as trainer_flags
 
 __all__ = ["MANIFEST", "SUMMARY", "OUTPUTS", "check_writable_dir", "prepare", "remove_outputs"]
 

@@ -35,9 +35,9 @@ from absl import flags  # noqa: E402
 
 from addernet_tf import cli
 from addernet_tf.models import with_taps
-from trainers import flags as trainer_flags
-from trainers import pkkd
-from trainers.monitoring import closest_to_bounds
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd
+from addernet_tf.trainers.monitoring import closest_to_bounds
 
 __all__ = ["HealthProbe", "measure", "main"]
 

@@ -16,9 +16,9 @@ from addernet_tf import cli, data
 from addernet_tf.layers import TAP_KINDS
 from addernet_tf.layers.kernel_heads import DIRECTIONS, SIGMA_BOUNDS
 from addernet_tf.models import MODELS, model_name_problem
-from trainers.distiller import TEACHER_MODES
-from trainers.losses import TEACHER_HEADS
-from trainers.strategy import STRATEGIES, tf_config_problem
+from addernet_tf.trainers.distiller import TEACHER_MODES
+from addernet_tf.trainers.losses import TEACHER_HEADS
+from addernet_tf.trainers.strategy import STRATEGIES, tf_config_problem
 
 __all__ = ["METHODS", "STRATEGIES", "DEFAULT_RECALIBRATION_BATCHES", "OPERATIONAL",
            "define_flags", "validate", "recalibration_batches", "defaults", "flag_names",

@@ -81,10 +81,10 @@ from keras_tuner.src import utils as keras_tuner_utils
 
 from addernet_tf import _atomic, cli
 from addernet_tf.export.run import SUMMARY, read_summary
-from trainers import flags as trainer_flags
-from trainers import pkkd, run_dir
-from trainers.history import read_history
-from trainers.monitoring import feature_health
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd, run_dir
+from addernet_tf.trainers.history import read_history
+from addernet_tf.trainers.monitoring import feature_health
 
 __all__ = ["SEARCH_SPACE", "TUNERS", "OBJECTIVE", "define_flags", "validate", "searched",
            "search", "main"]

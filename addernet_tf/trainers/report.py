@@ -24,8 +24,8 @@ import sys
 
 import numpy as np
 
-from addernet_tf import _atomic
-from trainers.history import read_history
+from addernet_tf import _atomic, cli
+from addernet_tf.trainers.history import read_history
 
 __all__ = ["run_report", "study_report", "report", "write_quietly", "main"]
 
@@ -128,8 +128,8 @@ def _feature_panels(study, limit=500):
     """[(title, 2-D points, labels)] for the cnn, ann and pkkd students present."""
     import keras  # pylint: disable=import-outside-toplevel
     import addernet_tf  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    from trainers import pkkd  # pylint: disable=import-outside-toplevel
-    from trainers import flags as trainer_flags  # pylint: disable=import-outside-toplevel
+    from addernet_tf.trainers import pkkd  # pylint: disable=import-outside-toplevel
+    from addernet_tf.trainers import flags as trainer_flags  # pylint: disable=import-outside-toplevel
     panels = []
     images = labels = None
     for name in ("cnn", "ann", "pkkd"):
@@ -233,14 +233,12 @@ def report(path):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.exit("usage: python -m trainers.report DIR  (a run or a study folder)")
+    (path,) = cli.positional("report", ["DIR"], argv, what="a run or a study folder")
     try:
-        for path in report(argv[0]):
-            print(path)
+        for written in report(path):
+            print(written)
     except ValueError as e:
-        sys.exit(f"report: {e}")
+        cli.fail("report", cli.first_line(e))
 
 
 if __name__ == "__main__":

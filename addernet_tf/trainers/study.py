@@ -30,8 +30,8 @@ import types
 from absl import flags
 
 from addernet_tf import _atomic, cli
-from trainers import flags as trainer_flags
-from trainers import pkkd, report, run_dir
+from addernet_tf.trainers import flags as trainer_flags
+from addernet_tf.trainers import pkkd, report, run_dir
 
 __all__ = ["ABLATIONS", "variants", "summarize", "run_study", "define_flags", "main"]
 
