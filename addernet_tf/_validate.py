@@ -7,7 +7,8 @@ import math
 import numbers
 import warnings
 
-__all__ = ["IMPLEMENTATIONS", "OLD_IMPLEMENTATIONS", "NETWORKS", "OLD_NETWORKS", "is_int",
+__all__ = ["IMPLEMENTATIONS", "OLD_IMPLEMENTATIONS", "FORMULATIONS", "NETWORKS", "OLD_NETWORKS",
+           "is_int",
            "positive_int", "positive_number", "int_pair", "choice", "adaptive_eta",
            "implementation", "network", "reads_old_network_names"]
 
@@ -16,6 +17,10 @@ __all__ = ["IMPLEMENTATIONS", "OLD_IMPLEMENTATIONS", "NETWORKS", "OLD_NETWORKS",
 IMPLEMENTATIONS = ("auto", "builtin")
 # Spellings that saved files still hold, read as their successors.
 OLD_IMPLEMENTATIONS = {"reference": "builtin"}
+
+# How the adder forward pass sums a window: "exact", sum |x - f|; "max_identity",
+# 2 sum max(x, f) - sum x - sum f (faster on CPUs, rounded differently).
+FORMULATIONS = ("exact", "max_identity")
 
 # Which network of a teacher/student pair: the CNN (multiplications) or the ANN
 # (adder layers), as `--method`, the kernel heads and the model builders say.

@@ -11,6 +11,7 @@ x86-64-v3) as an AVX2-only machine would run both, add --conv_max_isa=AVX2.
 For each shape, measured in this one run (ratios, never absolute times, are
 the result: absolute times on shared machines are noise):
   fwd/conv       compiled forward time / conv forward time
+  maxid/conv     the same with formulation="max_identity" (opt-in, inference)
   fwdbwd/conv    compiled forward+backward / conv forward+backward
   builtin/compiled     builtin-op twin forward+backward / compiled forward+backward
   dX/conv, dF/conv  the input- and filter-gradient kernels alone / conv's
@@ -82,6 +83,8 @@ def _passes(stride):
     return {
         "conv_fwd": forward(OPS["conv"]),
         "compiled_fwd": forward(OPS["compiled"]),
+        "maxid_fwd": lambda x, f, dy: _first(
+            adder_conv2d_compiled(x, f, stride, PAD1, formulation="max_identity")),
         "conv_fwdbwd": forward_backward(OPS["conv"]),
         "compiled_fwdbwd": forward_backward(OPS["compiled"]),
         "builtin_fwdbwd": forward_backward(OPS["builtin"]),
@@ -214,6 +217,7 @@ def main(argv=None):
         rows.append({
             "shape": shape[0], "batch": args.batch,
             "fwd_over_conv": t["compiled_fwd"] / t["conv_fwd"],
+            "maxid_fwd_over_conv": t["maxid_fwd"] / t["conv_fwd"],
             "fwdbwd_over_conv": t["compiled_fwdbwd"] / t["conv_fwdbwd"],
             "builtin_over_compiled": t["builtin_fwdbwd"] / t["compiled_fwdbwd"],
             "dx_over_conv": t["compiled_dx"] / t["conv_dx"],
@@ -229,6 +233,7 @@ def main(argv=None):
     network = {
         "shape": "resnet20 (all 3x3 layers, summed)", "batch": args.batch,
         "fwd_over_conv": totals["compiled_fwd"] / totals["conv_fwd"],
+        "maxid_fwd_over_conv": totals["maxid_fwd"] / totals["conv_fwd"],
         "fwdbwd_over_conv": totals["compiled_fwdbwd"] / totals["conv_fwdbwd"],
         "builtin_over_compiled": totals["builtin_fwdbwd"] / totals["compiled_fwdbwd"],
         "kernel_target": target, "conv_max_isa": conv_isa,
@@ -241,6 +246,7 @@ def main(argv=None):
         print(f"kernels built for {target}; conv's oneDNN ISA cap (ONEDNN_MAX_CPU_ISA): "
               f"{conv_isa}")
         columns = [("fwd/conv", "fwd_over_conv", 10, ".2f"),
+                   ("maxid/conv", "maxid_fwd_over_conv", 12, ".2f"),
                    ("fwdbwd/conv", "fwdbwd_over_conv", 13, ".2f"),
                    ("builtin/compiled", "builtin_over_compiled", 12, ".1f"),
                    ("dX/conv", "dx_over_conv", 9, ".2f"),
@@ -258,6 +264,7 @@ def main(argv=None):
               for _, key, _, _ in columns}
         print(f"{'geo. mean':<12}" + "".join(cell(gm[key], w, fmt) for _, key, w, fmt in columns))
         print(f"{'resnet20':<12}{network['fwd_over_conv']:>10.2f}"
+              f"{network['maxid_fwd_over_conv']:>12.2f}"
               f"{network['fwdbwd_over_conv']:>13.2f}{network['builtin_over_compiled']:>12.1f}"
               "   (all 3x3 layers, times summed)")
     if _MEMORY_UNAVAILABLE:

@@ -71,6 +71,9 @@ class Adder2D(keras.layers.Layer):
         builtin-op twin) or `"builtin"` (always the twin: builtin ops only,
         for TFLite export). `"reference"`, the spelling before 0.2, is read as
         `"builtin"` with a DeprecationWarning (older `.keras` files hold it).
+      formulation: `"exact"` (default) or `"max_identity"`, the forward sum
+        as `2·Σmax(x, w) − Σx − Σw`: faster on CPUs, rounded differently (see
+        `addernet_tf.ops.adder_conv2d`); meant for inference, gradients alike.
 
     Input shape: `[N, H, W, C_in]` (channels_last) or `[N, C_in, H, W]`.
     Output shape: `[N, OH, OW, filters]` (or `[N, filters, OH, OW]`), float32
@@ -81,7 +84,7 @@ class Adder2D(keras.layers.Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  adaptive_eta=0.2, data_format=None,
                  kernel_initializer=None, kernel_regularizer=None,
-                 kernel_constraint=None, implementation="auto", **kwargs):
+                 kernel_constraint=None, implementation="auto", formulation="exact", **kwargs):
         super().__init__(**kwargs)
         _validate.positive_int(filters, "filters")
         self.filters = int(filters)
@@ -112,6 +115,7 @@ class Adder2D(keras.layers.Layer):
                 f'`data_format` must be "channels_last" or "channels_first", got {data_format!r}')
         self.data_format = data_format
         self.implementation = _validate.implementation(implementation)
+        self.formulation = _validate.choice(formulation, "formulation", _validate.FORMULATIONS)
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer or keras.initializers.RandomNormal(0.0, 1.0))
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -150,7 +154,8 @@ class Adder2D(keras.layers.Layer):
             kernel = adaptive_gradient(kernel, self.adaptive_eta)
         op = adder_conv2d if self.implementation == "auto" else adder_conv2d_builtin
         y = op(x, kernel, strides=self.strides, padding=self._op_padding(),
-               data_format="NHWC" if self.data_format == "channels_last" else "NCHW")
+               data_format="NHWC" if self.data_format == "channels_last" else "NCHW",
+               formulation=self.formulation)
         return tf.cast(y, out_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -185,5 +190,6 @@ class Adder2D(keras.layers.Layer):
             kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
             kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
             implementation=self.implementation,
+            formulation=self.formulation,
         )
         return config

@@ -8,7 +8,7 @@ with the same messages, so they are checked once, here.
 import numpy as np
 import tensorflow as tf
 
-from addernet_tf._validate import is_int
+from addernet_tf._validate import FORMULATIONS, choice, is_int
 
 SUPPORTED_DTYPES = (tf.float32, tf.float64)
 
@@ -21,13 +21,15 @@ class AdderConvArgs:
       padding: `"VALID"`, `"SAME"` or `"EXPLICIT"`.
       explicit_paddings: `[top, bottom, left, right]` (zeros unless EXPLICIT).
       data_format: `"NHWC"` or `"NCHW"`.
+      formulation: `"exact"` or `"max_identity"` (`_validate.FORMULATIONS`).
     """
 
-    def __init__(self, strides, padding, explicit_paddings, data_format):
+    def __init__(self, strides, padding, explicit_paddings, data_format, formulation="exact"):
         self.strides = strides
         self.padding = padding
         self.explicit_paddings = explicit_paddings
         self.data_format = data_format
+        self.formulation = formulation
 
 
 # Positions of (height, width) in 4-element strides / explicit padding, as in
@@ -95,13 +97,13 @@ def _normalize_padding(padding, data_format):
     return "EXPLICIT", flat
 
 
-def check_args(input, filters, strides, padding, data_format):
+def check_args(input, filters, strides, padding, data_format, formulation="exact"):
     """Validates the static parts of an adder convolution call.
 
     Args:
       input: `Tensor`, `[N, H, W, C]` (NHWC) or `[N, C, H, W]` (NCHW).
       filters: `Tensor`, `[KH, KW, C, O]`.
-      strides, padding, data_format: as in `adder_conv2d`.
+      strides, padding, data_format, formulation: as in `adder_conv2d`.
 
     Returns:
       `AdderConvArgs`.
@@ -114,6 +116,7 @@ def check_args(input, filters, strides, padding, data_format):
         raise ValueError(f'`data_format` must be "NHWC" or "NCHW", got {data_format!r}')
     stride_hw = _normalize_strides(strides, data_format)
     mode, explicit = _normalize_padding(padding, data_format)
+    choice(formulation, "formulation", FORMULATIONS)
 
     for arg, t in (("input", input), ("filters", filters)):
         if t.dtype not in SUPPORTED_DTYPES:
@@ -153,7 +156,7 @@ def check_args(input, filters, strides, padding, data_format):
                     f"`filters` kernel {name} {k} is larger than the padded input "
                     f"{name} {size + pad} (input shape {input.shape}, padding {padding!r})"
                 )
-    return AdderConvArgs(stride_hw, mode, explicit, data_format)
+    return AdderConvArgs(stride_hw, mode, explicit, data_format, formulation)
 
 
 def to_nhwc(x, data_format):

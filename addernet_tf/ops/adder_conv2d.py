@@ -26,7 +26,7 @@ def _attrs(args):
 
 
 def adder_conv2d_compiled(input, filters, strides=1, padding="VALID",
-                        data_format="NHWC", name=None):
+                          data_format="NHWC", name=None, formulation="exact"):
     """`adder_conv2d` on the compiled kernels; raises if they are not loaded."""
     lib = _loader.library()
     if lib is None:
@@ -35,14 +35,14 @@ def adder_conv2d_compiled(input, filters, strides=1, padding="VALID",
     with tf.name_scope(name or "adder_conv2d"):
         input = tf.convert_to_tensor(input, name="input")
         filters = tf.convert_to_tensor(filters, name="filters")
-        args = _args.check_args(input, filters, strides, padding, data_format)
+        args = _args.check_args(input, filters, strides, padding, data_format, formulation)
         y = lib.addernet_adder_conv2d(_args.to_nhwc(input, data_format), filters,
-                                      **_attrs(args))
+                                      formulation=args.formulation, **_attrs(args))
         return _args.from_nhwc(y, data_format)
 
 
 def adder_conv2d(input, filters, strides=1, padding="VALID",
-                 data_format="NHWC", name=None):
+                 data_format="NHWC", name=None, formulation="exact"):
     """Adder convolution: `Y = -Σ_{i,j,c} |X − F|` over each window.
 
     Args:
@@ -54,6 +54,12 @@ def adder_conv2d(input, filters, strides=1, padding="VALID",
         [0, 0]]`. A zero-padded position contributes `|F|`.
       data_format: `"NHWC"` or `"NCHW"` (transposed around the NHWC kernel).
       name: optional name scope.
+      formulation: `"exact"` sums `|X − F|`; `"max_identity"` computes the same
+        value as `2·Σmax(X, F) − ΣX − ΣF`: two operations per pair instead of
+        three on CPUs, its rounding error bounded by ~(n + 2)·2⁻²⁴·(2Σ|max| +
+        Σ|X| + Σ|F|) in float32 (n = KH·KW·C) rather than by the result's own
+        size, and NaN where the exact sum is infinite. For inference; the
+        gradients are the same. The GPU kernels compute the exact sum either way.
 
     Returns:
       `[N, OH, OW, O]` (or `[N, O, OH, OW]`), the negated L1 distances.
@@ -66,8 +72,9 @@ def adder_conv2d(input, filters, strides=1, padding="VALID",
     """
     if _loader.library() is None:
         _loader.warn_fallback_once()
-        return adder_conv2d_builtin(input, filters, strides, padding, data_format, name)
-    return adder_conv2d_compiled(input, filters, strides, padding, data_format, name)
+        return adder_conv2d_builtin(input, filters, strides, padding, data_format, name,
+                                    formulation)
+    return adder_conv2d_compiled(input, filters, strides, padding, data_format, name, formulation)
 
 
 def _grad_attrs(op):

@@ -114,11 +114,22 @@ def _adder_conv2d_nhwc(x, f, args):
             return tf.expand_dims(patches[k], -1) - f[i, j]
 
         acc = None
-        for k in range(len(patches)):
-            term = tf.reduce_sum(tf.abs(diff(k)), axis=3)
-            acc = term if acc is None else acc + term
-        # `acc * -1.0` rather than `-acc`: NEG does not quantize to int8.
-        y = acc * -1.0
+        if args.formulation == "max_identity":
+            # |x - f| = 2 max(x, f) - x - f, summed: 2 Σmax - Σx - Σf.
+            x_sum = None
+            for k in range(len(patches)):
+                i, j = divmod(k, kernel_w)
+                term = tf.reduce_sum(tf.maximum(tf.expand_dims(patches[k], -1), f[i, j]), axis=3)
+                acc = term if acc is None else acc + term
+                term = tf.reduce_sum(patches[k], axis=3, keepdims=True)
+                x_sum = term if x_sum is None else x_sum + term
+            y = x_sum + tf.reduce_sum(f, axis=[0, 1, 2]) - acc * 2.0
+        else:
+            for k in range(len(patches)):
+                term = tf.reduce_sum(tf.abs(diff(k)), axis=3)
+                acc = term if acc is None else acc + term
+            # `acc * -1.0` rather than `-acc`: NEG does not quantize to int8.
+            y = acc * -1.0
 
         def grad(dy):
             dy = tf.expand_dims(dy, 3)  # [N, OH, OW, 1, O]
@@ -147,7 +158,7 @@ def _adder_conv2d_nhwc(x, f, args):
 
 @tf.autograph.experimental.do_not_convert  # Python control flow here is on static values only
 def adder_conv2d_builtin(input, filters, strides=1, padding="VALID",  # pylint: disable=redefined-builtin
-                           data_format="NHWC", name=None):
+                         data_format="NHWC", name=None, formulation="exact"):
     """Adder convolution from builtin ops (the twin of the compiled op).
 
     `Y[n, oh, ow, o] = -sum_{i, j, c} |Xpad[n, oh*sh + i, ow*sw + j, c] - F[i, j, c, o]|`,
@@ -165,6 +176,8 @@ def adder_conv2d_builtin(input, filters, strides=1, padding="VALID",  # pylint: 
         `[[0, 0], [top, bottom], [left, right], [0, 0]]` (always in NHWC order).
       data_format: `"NHWC"` or `"NCHW"` (transposed to NHWC and back).
       name: optional name scope.
+      formulation: `"exact"` or `"max_identity"`, as in `adder_conv2d`
+        (MAXIMUM / SUM / ADD instead of SUB / ABS / SUM / ADD).
 
     Returns:
       `Tensor` `[N, OH, OW, O]` (NHWC) or `[N, O, OH, OW]` (NCHW), where
@@ -183,7 +196,7 @@ def adder_conv2d_builtin(input, filters, strides=1, padding="VALID",  # pylint: 
     with tf.name_scope(name or "adder_conv2d_builtin"):
         input = tf.convert_to_tensor(input, name="input")
         filters = tf.convert_to_tensor(filters, name="filters")
-        args = _args.check_args(input, filters, strides, padding, data_format)
+        args = _args.check_args(input, filters, strides, padding, data_format, formulation)
         if filters.shape.rank is None or None in filters.shape[:2]:
             raise ValueError(
                 f"`filters` must have a static kernel height and width, got shape {filters.shape}")

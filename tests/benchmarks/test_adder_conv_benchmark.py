@@ -32,7 +32,7 @@ def _cpu_has(flag):
 
 
 TINY = ["--batch", "1", "--inner", "1", "--repeats", "1", "--builtin_inner", "1"]
-RATIOS = ("fwd_over_conv", "fwdbwd_over_conv", "builtin_over_compiled")
+RATIOS = ("fwd_over_conv", "maxid_fwd_over_conv", "fwdbwd_over_conv", "builtin_over_compiled")
 
 
 def _rows(out):

@@ -68,3 +68,22 @@ def backprop_filter(x, f, dy, strides=1, padding="VALID"):
         diff = xpad[win][..., None] - f[None]
         df += (diff * dy[:, oh, ow, None, None, None, :]).sum(axis=0)
     return df
+
+
+def max_identity_bound(x, f, strides=1, padding="VALID", unit_roundoff=2.0 ** -24):
+    """Bound on |error| of Y computed as 2 Σmax(x, f) - Σx - Σf in floating point.
+
+    Each of the three sums has n = KH*KW*C terms (padded positions as x = 0), in
+    any order: |error| <= γ_(n-1) Σ|terms| each, then three roundings combine
+    them: |error| <= γ_(n+3) Σ_window (2|max(x, f)| + |x| + |f|), with
+    γ_k = k u / (1 - k u) (Higham, Accuracy and Stability, §4.2). [N, OH, OW, O].
+    """
+    x, f, xpad, _, (out_h, out_w), windows = _setup(x, f, strides, padding)
+    n = f.shape[0] * f.shape[1] * f.shape[2]
+    gamma = (n + 3) * unit_roundoff / (1 - (n + 3) * unit_roundoff)
+    bound = np.zeros((x.shape[0], out_h, out_w, f.shape[3]))
+    for oh, ow, win in windows:
+        window = xpad[win][..., None]  # [N, KH, KW, C, 1]
+        terms = 2 * np.abs(np.maximum(window, f[None])) + np.abs(window) + np.abs(f[None])
+        bound[:, oh, ow, :] = gamma * terms.sum(axis=(1, 2, 3))
+    return bound

@@ -113,7 +113,31 @@ inline V ClampUnit(V v) {
 }
 #endif
 
+// max(a, b) lane by lane: the max identity's one operation per pair.
+#if defined(__AVX__)
+inline Simd<float>::V Max(Simd<float>::V a, Simd<float>::V b) {
+  return (Simd<float>::V)_mm256_max_ps((__m256)a, (__m256)b);
+}
+inline Simd<double>::V Max(Simd<double>::V a, Simd<double>::V b) {
+  return (Simd<double>::V)_mm256_max_pd((__m256d)a, (__m256d)b);
+}
+#else
+template <typename V>
+inline V Max(V a, V b) {
+  return a > b ? a : b;
+}
+#endif
+
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// How the forward pass sums a window. kExact: sum |x - f| (three operations
+// per pair: subtract, |.|, add). kMaxIdentity: |x - f| = 2 max(x, f) - x - f,
+// so the sum is 2 sum max(x, f) - sum x - sum f, with sum x shared by all
+// output channels of a pixel and sum f a constant per output channel: two
+// operations per pair (max, add). Opt-in: it rounds differently (the error
+// grows with sum |x| + sum |f|, not with the result; docs/DESIGN.md has the
+// bound) and turns an infinite result into NaN.
+enum class Formulation { kExact, kMaxIdentity };
 
 // What the kernels were compiled for, as `benchmarks.adder_conv` prints it.
 inline const char* KernelTarget() {
@@ -203,11 +227,12 @@ class PaddedRows {
 
 // Filter repacked as [O/OB][KH][KW*C][OB] (output channels padded with 0),
 // followed by per-kernel-row sums of |F| as [KH][Op], used for rows in the
-// padding. Lives in caller-provided memory of ForwardWorkspaceSize elements.
+// padding, and of F as [KH][Op] (the max identity's sum f). Lives in
+// caller-provided memory of ForwardWorkspaceSize elements.
 template <typename T>
 int64_t ForwardWorkspaceSize(const AdderConvGeometry& g) {
   const int64_t padded_out = RoundUp(g.out_channels, kOutBlock<T>);
-  return g.kernel_height * (g.kernel_width * g.in_channels + 1) * padded_out;
+  return g.kernel_height * (g.kernel_width * g.in_channels + 2) * padded_out;
 }
 
 template <typename T>
@@ -215,7 +240,8 @@ struct PackedForwardFilter {
   PackedForwardFilter(const AdderConvGeometry& g, const T* filter, T* workspace)
       : padded_out(RoundUp(g.out_channels, kOutBlock<T>)),
         data(workspace),
-        abs_row_sums(workspace + g.kernel_height * g.kernel_width * g.in_channels * padded_out) {
+        abs_row_sums(workspace + g.kernel_height * g.kernel_width * g.in_channels * padded_out),
+        row_sums(abs_row_sums + g.kernel_height * padded_out) {
     constexpr int64_t OB = kOutBlock<T>;
     const int64_t k = g.kernel_width * g.in_channels, o = g.out_channels;
     std::fill(workspace, workspace + ForwardWorkspaceSize<T>(g), T(0));
@@ -226,6 +252,7 @@ struct PackedForwardFilter {
           const int64_t b = oo / OB;
           data[((b * g.kernel_height + i) * k + kk) * OB + oo % OB] = src[oo];
           abs_row_sums[i * padded_out + oo] += std::abs(src[oo]);
+          row_sums[i * padded_out + oo] += src[oo];
         }
       }
     }
@@ -233,11 +260,12 @@ struct PackedForwardFilter {
   const int64_t padded_out;
   T* const data;
   T* const abs_row_sums;
+  T* const row_sums;
 };
 
 // Sum |x - f| for NP output pixels x one block of OB output channels; the
 // first pixel's window starts `offset` into each row. acc is [NP][OB].
-template <typename T, int NP>
+template <typename T, int NP, Formulation F>
 inline void ForwardTile(const T* const* rows, int64_t kernel_height,
                         int64_t offset, int64_t window, int64_t pixel_step,
                         const T* filter, T* acc) {
@@ -262,8 +290,13 @@ inline void ForwardTile(const T* const* rows, int64_t kernel_height,
       ADDERNET_IN_REGISTER(f1);
       for (int p = 0; p < NP; ++p) {
         const V xb = Broadcast(x[p * pixel_step + k]);
-        a[p][0] += Abs<T>(xb - f0) * one;
-        a[p][1] += Abs<T>(xb - f1) * one;
+        if constexpr (F == Formulation::kMaxIdentity) {
+          a[p][0] += Max(xb, f0) * one;
+          a[p][1] += Max(xb, f1) * one;
+        } else {
+          a[p][0] += Abs<T>(xb - f0) * one;
+          a[p][1] += Abs<T>(xb - f1) * one;
+        }
       }
     }
   }
@@ -286,6 +319,7 @@ struct Wide<float> {
   static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V Broadcast(float x) { return _mm512_set1_ps(x); }
   static V AbsDiff(V a, V b) { return _mm512_abs_ps(_mm512_sub_ps(a, b)); }
+  static V Max(V a, V b) { return _mm512_max_ps(a, b); }
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
   static V Zero() { return _mm512_setzero_ps(); }
   // a + clamp(f - x, -1, 1) * d; NaN in f - x passes the clamp (see ClampUnit).
@@ -301,6 +335,7 @@ struct Wide<double> {
   static void Store(double* p, V v) { _mm512_storeu_pd(p, v); }
   static V Broadcast(double x) { return _mm512_set1_pd(x); }
   static V AbsDiff(V a, V b) { return _mm512_abs_pd(_mm512_sub_pd(a, b)); }
+  static V Max(V a, V b) { return _mm512_max_pd(a, b); }
   static V Add(V a, V b) { return _mm512_add_pd(a, b); }
   static V Zero() { return _mm512_setzero_pd(); }
   static V ClampedFma(V f, V x, V d, V a) {
@@ -313,7 +348,7 @@ static_assert(sizeof(Wide<double>::V) == kOutBlock<double> * sizeof(double), "on
 
 // ForwardTile with one 64-byte vector per pixel: NP accumulators + the filter
 // vector + a broadcast + a temporary, 19 of the 32 registers at NP = 16.
-template <typename T, int NP>
+template <typename T, int NP, Formulation F>
 inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
                             int64_t offset, int64_t window, int64_t pixel_step,
                             const T* filter, T* acc) {
@@ -328,7 +363,12 @@ inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
       typename W::V f = W::Load(filter + k * OB);
       asm("" : "+v"(f));  // see ADDERNET_IN_REGISTER
       for (int p = 0; p < NP; ++p) {
-        a[p] = W::Add(a[p], W::AbsDiff(W::Broadcast(x[p * pixel_step + k]), f));
+        const typename W::V xb = W::Broadcast(x[p * pixel_step + k]);
+        if constexpr (F == Formulation::kMaxIdentity) {
+          a[p] = W::Add(a[p], W::Max(xb, f));
+        } else {
+          a[p] = W::Add(a[p], W::AbsDiff(xb, f));
+        }
       }
     }
   }
@@ -340,46 +380,77 @@ constexpr int kForwardPixelBlock = kPixelBlock;
 #endif
 
 // The forward tile for `np` pixels (kForwardPixelBlock, kPixelBlock or 1).
-template <typename T>
+template <typename T, Formulation F>
 inline void ForwardPixels(int np, const T* const* rows, int64_t kernel_height, int64_t offset,
                           int64_t window, int64_t pixel_step, const T* filter, T* acc) {
 #if defined(__AVX512F__)
   if (np == kForwardPixelBlock) {
-    ForwardTileWide<T, kForwardPixelBlock>(rows, kernel_height, offset, window, pixel_step,
+    ForwardTileWide<T, kForwardPixelBlock, F>(rows, kernel_height, offset, window, pixel_step,
                                            filter, acc);
   } else if (np == kForwardPixelBlock / 2) {
-    ForwardTileWide<T, kForwardPixelBlock / 2>(rows, kernel_height, offset, window, pixel_step,
+    ForwardTileWide<T, kForwardPixelBlock / 2, F>(rows, kernel_height, offset, window, pixel_step,
                                                filter, acc);
   } else if (np == kPixelBlock) {
-    ForwardTileWide<T, kPixelBlock>(rows, kernel_height, offset, window, pixel_step, filter,
+    ForwardTileWide<T, kPixelBlock, F>(rows, kernel_height, offset, window, pixel_step, filter,
                                     acc);
   } else {
-    ForwardTileWide<T, 1>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+    ForwardTileWide<T, 1, F>(rows, kernel_height, offset, window, pixel_step, filter, acc);
   }
 #else
   if (np == kPixelBlock) {
-    ForwardTile<T, kPixelBlock>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+    ForwardTile<T, kPixelBlock, F>(rows, kernel_height, offset, window, pixel_step, filter, acc);
   } else {
-    ForwardTile<T, 1>(rows, kernel_height, offset, window, pixel_step, filter, acc);
+    ForwardTile<T, 1, F>(rows, kernel_height, offset, window, pixel_step, filter, acc);
   }
 #endif
 }
 
-template <typename T, typename ParallelFor>
+// Sum of x over each output pixel's window, padding included as 0, into
+// sums[ow]: rows summed into `columns` (KW*C-wide windows start every
+// stride_w * C), each column reduced over C, then KW columns per pixel.
+template <typename T>
+inline void WindowSums(const AdderConvGeometry& g, const T* const* rows, T* columns, T* sums) {
+  const int64_t c = g.in_channels;
+  const int64_t width = (g.out_width - 1) * g.stride_w + g.kernel_width;
+  std::fill(columns, columns + width * c, T(0));
+  for (int64_t i = 0; i < g.kernel_height; ++i) {
+    if (rows[i] == nullptr) continue;
+    for (int64_t e = 0; e < width * c; ++e) columns[e] += rows[i][e];
+  }
+  for (int64_t w = 0; w < width; ++w) {
+    T t = 0;
+    for (int64_t e = 0; e < c; ++e) t += columns[w * c + e];
+    columns[w] = t;  // w * c >= w: each column is read before it is overwritten
+  }
+  for (int64_t ow = 0; ow < g.out_width; ++ow) {
+    T t = 0;
+    for (int64_t j = 0; j < g.kernel_width; ++j) t += columns[ow * g.stride_w + j];
+    sums[ow] = t;
+  }
+}
+
+template <typename T, Formulation F = Formulation::kExact, typename ParallelFor>
 void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
                         const T* filter, T* workspace, T* output,
                         const ParallelFor& parallel_for) {
   constexpr int64_t OB = kOutBlock<T>;
+  constexpr bool kMax = F == Formulation::kMaxIdentity;
   const PackedForwardFilter<T> packed(g, filter, workspace);
   const int64_t window = g.kernel_width * g.in_channels;
   const int64_t pixel_step = g.stride_w * g.in_channels;
   const int64_t blocks = packed.padded_out / OB;
   const int64_t cost = g.out_width * packed.padded_out * g.kernel_height * window;
+  const int64_t row_width = (g.out_width - 1) * g.stride_w + g.kernel_width;
 
   parallel_for(g.batch * g.out_height, cost, [&](int64_t begin, int64_t end) {
     PaddedRows<T> padded(g);
     std::vector<T> acc(kForwardPixelBlock * OB);
+    // Exact: the accumulators start at the |F| of rows in the padding, and
+    // y = -acc. Max identity: they start at half of (that - sum F of the
+    // other rows), and y = sum x - 2 acc.
     std::vector<T> init(packed.padded_out);
+    std::vector<T> columns(kMax ? row_width * g.in_channels : 0);
+    std::vector<T> x_sums(kMax ? g.out_width : 0);
     for (int64_t unit = begin; unit < end; ++unit) {
       const int64_t n = unit / g.out_height, oh = unit % g.out_height;
       const T* const* rows = padded.Fill(input, n, oh);
@@ -388,6 +459,15 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
         if (rows[i] != nullptr) continue;
         const T* s = packed.abs_row_sums + i * packed.padded_out;
         for (int64_t o = 0; o < packed.padded_out; ++o) init[o] += s[o];
+      }
+      if constexpr (kMax) {
+        for (int64_t i = 0; i < g.kernel_height; ++i) {
+          if (rows[i] == nullptr) continue;
+          const T* s = packed.row_sums + i * packed.padded_out;
+          for (int64_t o = 0; o < packed.padded_out; ++o) init[o] -= s[o];
+        }
+        for (int64_t o = 0; o < packed.padded_out; ++o) init[o] *= T(0.5);
+        WindowSums<T>(g, rows, columns.data(), x_sums.data());
       }
       T* out_row = output + unit * g.out_width * g.out_channels;
       for (int64_t b = 0; b < blocks; ++b) {
@@ -403,12 +483,17 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
             std::memcpy(acc.data() + p * OB, init.data() + o0, OB * sizeof(T));
           }
           const int64_t offset = ow * pixel_step;
-          ForwardPixels<T>(np, rows, g.kernel_height, offset, window, pixel_step, f,
-                           acc.data());
+          ForwardPixels<T, F>(np, rows, g.kernel_height, offset, window, pixel_step, f,
+                              acc.data());
           for (int p = 0; p < np; ++p) {
             T* y = out_row + (ow + p) * g.out_channels + o0;
             const T* a = acc.data() + p * OB;
-            for (int64_t o = 0; o < on; ++o) y[o] = -a[o];
+            if constexpr (kMax) {
+              const T sx = x_sums[ow + p];
+              for (int64_t o = 0; o < on; ++o) y[o] = sx - (a[o] + a[o]);
+            } else {
+              for (int64_t o = 0; o < on; ++o) y[o] = -a[o];
+            }
           }
           ow += np;
         }

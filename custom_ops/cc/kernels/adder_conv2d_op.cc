@@ -3,6 +3,7 @@
 // and geometry in adder_conv2d_op_base.h, arithmetic in adder_conv2d_cpu.h.
 
 #include <functional>
+#include <string>
 
 #include "custom_ops/cc/kernels/adder_conv2d_cpu.h"
 #include "custom_ops/cc/kernels/adder_conv2d_op_base.h"
@@ -37,7 +38,11 @@ class AdderConv2DCpuOpBase : public AdderConv2DOpBase {
 template <typename T>
 class AdderConv2DOp : public AdderConv2DCpuOpBase {
  public:
-  using AdderConv2DCpuOpBase::AdderConv2DCpuOpBase;
+  explicit AdderConv2DOp(OpKernelConstruction* ctx) : AdderConv2DCpuOpBase(ctx) {
+    std::string formulation;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("formulation", &formulation));
+    max_identity_ = formulation == "max_identity";
+  }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& input = ctx->input(0);
@@ -48,10 +53,19 @@ class AdderConv2DOp : public AdderConv2DCpuOpBase {
     if (output == nullptr) return;
     Tensor workspace;
     OP_REQUIRES_OK(ctx, Workspace<T>(ctx, cpu::ForwardWorkspaceSize<T>(g), &workspace));
-    cpu::AdderConv2DForward<T>(g, input.flat<T>().data(), filter.flat<T>().data(),
-                               workspace.flat<T>().data(), output->flat<T>().data(),
-                               ParallelFor(ctx));
+    const T* x = input.flat<T>().data();
+    const T* f = filter.flat<T>().data();
+    if (max_identity_) {
+      cpu::AdderConv2DForward<T, cpu::Formulation::kMaxIdentity>(
+          g, x, f, workspace.flat<T>().data(), output->flat<T>().data(), ParallelFor(ctx));
+    } else {
+      cpu::AdderConv2DForward<T>(g, x, f, workspace.flat<T>().data(),
+                                 output->flat<T>().data(), ParallelFor(ctx));
+    }
   }
+
+ private:
+  bool max_identity_ = false;
 };
 
 template <typename T>

@@ -126,6 +126,7 @@ REGISTER_OP("Addernet>AdderConv2D")
     .Input("filter: T")
     .Output("output: T")
     .ADDER_CONV2D_ATTRS
+    .Attr("formulation: {'exact', 'max_identity'} = 'exact'")
     .SetShapeFn(AdderConv2DShape)
     .Doc(R"doc(
 Adder convolution: output[n, oh, ow, o] = -sum_{i,j,c} |input_pad - filter|.
@@ -135,6 +136,9 @@ filter: [KH, KW, C, O].
 output: [N, OH, OW, O].
 strides: [stride_h, stride_w].
 explicit_paddings: [top, bottom, left, right] when padding is EXPLICIT.
+formulation: exact sums |x - f|; max_identity sums 2 max(x, f) - x - f, the
+  same value rounded differently, faster on CPUs (the GPU kernels compute the
+  exact sum either way).
 )doc");
 
 REGISTER_OP("Addernet>AdderConv2DBackpropInput")
