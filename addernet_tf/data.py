@@ -6,79 +6,8 @@ and images from a folder.
     for images, labels in ds:  # float32 [N, 32, 32, 3] normalized, int32 [N]
         ...
 
-Splits: "train", "test" (ImageNet: its official validation set) and, with
-`validation_split=f` (0 <= f < 1), "validation": a held-out part of the
-training set. With f > 0 the training pool of n examples is cut once into
-"validation" (f * n rounded half up, at least 1, at most n - 1 examples) and "train"
-(the rest, all that "train" then yields); the two never overlap, and the test
-split is untouched. The cut is fixed (`_VALIDATION_SPLIT_SEED` = 0), independent of
-`seed`: a train split loaded with one seed and a validation split loaded with
-another never share an example. How it is drawn:
-
-- digits, cifar10, cifar100, mnist: stratified by class (scikit-learn's
-  `train_test_split(stratify=labels)`, seed `_VALIDATION_SPLIT_SEED`) over the
-  train split in its stored order; a seeded random subset instead where a
-  stratified one is impossible (a class with a single example, or fewer
-  validation or remaining examples than classes). The tfds sets read their
-  train labels once per process for this (images are not decoded).
-- imagenet2012: tfds split slicing by absolute count, "train[:k]" for
-  validation and "train[k:]" for train. tfds stores a prepared split in an
-  order shuffled by a hash of each example's key, so the first k examples are a
-  fixed pseudo-random (not stratified) subset, with no pass over 1.28 M labels.
-
-"validation" is read like "test": no augmentation, no shuffling by default.
-`dataset_info(name, image_size, validation_split)` gives both sizes.
-
-Downloads. The TensorFlow Datasets sets (`cifar10`, `cifar100`, `mnist`,
-`imagenet2012`) are read from `data_dir`. One that is not prepared there is
-downloaded and prepared by tfds (`download=True`, the default; once, by
-`prepare` or the first `load`) -- but first the host(s) its files come from
-(read from tfds' own checksums metadata; `www.cs.toronto.edu` for CIFAR,
-`storage.googleapis.com` for MNIST) are probed with a TCP connection,
-`_PROBE_TIMEOUT_S` (3) seconds at most in all, through the HTTP(S) proxy of the
-environment if one is set. Where it cannot connect, a `ValueError` saying which
-host failed and how to prepare the set elsewhere is raised at once, instead of
-tfds' endless download retries on a machine without network. With
-`download=False`, or the environment variable `ADDERNET_TF_NO_DOWNLOAD=1`
-(for CI and offline machines; 0/1, true/false, yes/no, on/off), a set that is
-not prepared fails at once without touching the network.
-`ADDERNET_TF_DOWNLOAD_PROBE=host:port[,host:port...]` replaces the probed
-targets (tests point it at a closed local port). ImageNet is never downloaded
-(tfds cannot): given `manual_dir` holding the original ILSVRC2012 tars, it is
-prepared offline on first use, whatever `download` says.
-`digits` is scikit-learn's bundled set of 1,797 real 8x8 handwritten digits,
-always available, for the demo and the tests.
-
-Preprocessing (AdderNet/PKKD recipes; docs/DESIGN.md lists what the paper
-leaves open):
-
-- cifar10, cifar100: train: zero-pad 4 (size // 8), random crop 32, random
-  horizontal flip. Normalized per RGB channel with mean (0.4914, 0.4822, 0.4465)
-  and std (0.2023, 0.1994, 0.2010).
-- mnist: 28x28 zero-padded (centered) to 32; train: zero-pad 2 (size // 16) and
-  random crop, a shift of up to 2 px. Mean 0.1307, std 0.3081, gray repeated
-  to 3 channels.
-- imagenet2012: train: random-resized crop 224 (area 0.08-1, aspect ratio
-  3/4-4/3), random flip; eval: shorter side resized to 256, center crop 224.
-  Mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).
-- digits: 8x8 resized bilinearly to 32; train: zero-pad 2 (size // 16) and
-  random crop. Normalized with the mean and std of the whole train split
-  (before any validation carve, so they never depend on `validation_split`),
-  gray repeated to 3 channels.
-- image_folder (`data_dir=DIR`, `addernet_tf.image_folder`): DIR/train/<class>/
-  and, where it exists, DIR/test/<class>/ (else a seeded, stratified 20% of
-  train). Resized to `image_size` (default 32) once, when decoded; train: zero-pad
-  size // 8, random crop and random horizontal flip, as CIFAR. Normalized with the
-  per-channel mean and std of the whole train split's images.
-
-CIFAR-100 uses CIFAR-10's constants: neither the paper nor the official
-AdderNet code gives CIFAR-100 values, and a shift of the input statistics
-is absorbed by the stem conv and its BN.
-Padding is applied to the raw [0, 1] image before normalization, so it is
-black, as in torchvision's `RandomCrop(padding=4)` before `Normalize`.
-Digits and MNIST are never flipped (a mirrored digit is another symbol).
-`normalization(name, image_size)` returns the mean and std per channel, for a
-deployed model that receives raw pixels (`addernet_tf.export`).
+docs/DESIGN.md, "Data (`addernet_tf/data.py`)", has the details: the validation carve,
+downloads, and each data set's preprocessing.
 """
 
 import functools
@@ -124,7 +53,7 @@ _DIGITS_SPLIT_SEED = 0
 # Likewise the validation carve, for every data set.
 _VALIDATION_SPLIT_SEED = 0
 
-# Downloads: see the module docstring.
+# Downloads: see docs/DESIGN.md, "Data".
 _NO_DOWNLOAD_ENV = "ADDERNET_TF_NO_DOWNLOAD"
 _DOWNLOAD_PROBE_ENV = "ADDERNET_TF_DOWNLOAD_PROBE"
 _PROBE_TIMEOUT_S = 3.0
@@ -238,7 +167,7 @@ def dataset_info(name, image_size=None, validation_split=0.0, data_dir=None):
       image_size: the side `load` will be asked for; None for the default
         (32, except 224 for imagenet2012).
       validation_split: the fraction of the training set `load` is asked to
-        hold out as "validation" (see the module docstring), in [0, 1).
+        hold out as "validation" (see docs/DESIGN.md, "Data"), in [0, 1).
       data_dir: image_folder only (required there): the folder, which is
         listed and checked (no image is decoded).
 
@@ -304,7 +233,7 @@ def prepare(name, data_dir=None, manual_dir=None, download=True):
     `dataset_info.json` and `features.json` (`DatasetBuilder.is_prepared`,
     a file check: no network). One that is not is downloaded and prepared
     here by tfds (`download`), after a quick probe of its download host
-    (see the module docstring); ImageNet, which tfds never downloads, is
+    (see docs/DESIGN.md, "Data"); ImageNet, which tfds never downloads, is
     prepared from `manual_dir` (hours, ~150 GB). Run this once, before
     starting several workers that share `data_dir`.
 
@@ -366,7 +295,7 @@ def load(name, split="train", batch_size=None, image_size=None, data_dir=None, m
       repeat: repeat indefinitely.
       validation_split: the fraction f in [0, 1) of the training set held out
         as "validation"; "train" then yields only the rest. The carve is
-        fixed (see the module docstring); the test split is never touched.
+        fixed (see docs/DESIGN.md, "Data"); the test split is never touched.
       download: download and prepare a tfds set that is not prepared (see
         `prepare`); ADDERNET_TF_NO_DOWNLOAD=1 forces False.
       skip: leave out the stream's first `skip` examples (counted across

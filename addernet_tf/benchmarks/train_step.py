@@ -4,37 +4,11 @@
     python -m benchmarks.train_step [--batch_size 32] [--image_size 32] [--model resnet20]
                                     [--steps 4] [--repeats 7] [--json]
 
-Every configuration is one `trainers.distiller.Distiller` training step on
-seeded random data of CIFAR shape (`[N, S, S, 3]`, 10 classes), SGD with
-momentum on each network, coupled weight decay 5e-4, as `trainers.pkkd` runs
-it (a speed benchmark: the data's content does not matter):
-
-  pkkd_ann   THE MEASURED STEP: adder (ANN) student + progressive conv (CNN)
-             teacher + PKKD kernel heads (`KernelFeatureLoss`), alpha = beta = 1
-  pkkd_cnn   THE BASELINE: the same Distiller, same KD losses and heads, with a
-             conv student (conv teacher / conv student KD step)
-  kd_ann     plain KD: adder student + progressive conv teacher, logits only
-             (alpha = 1, no feature loss)
-  ann        vanilla ANN: the adder student alone on cross-entropy
-  cnn        vanilla CNN: the conv student alone on cross-entropy
-
-The result is ratios measured in this one run (absolute times on shared
-machines are noise), all of them ratios of step TIMES: `time_over_baseline` =
-a configuration's median seconds per step / the baseline's = the baseline's
-images/s / its images/s, so 2.0 means half the baseline's throughput. Derived
-ratios show where the time goes: `ann / cnn` (adder kernels alone),
-`pkkd_cnn / cnn` and `pkkd_ann / ann` (all distillation overhead on a CNN /
-an ANN step), `pkkd_ann / kd_ann` (the kernel heads and feature loss), and a
-split of the pkkd_ann step into student, teacher + logit KD, and heads
-(differences of medians, as fractions of the pkkd_ann step).
-
-Timing: each configuration runs `--steps` training steps inside one
-`tf.function` (a `tf.range` loop cycling over 4 distinct batches; a bare call
-costs ~0.3 ms here, and the loop keeps Python out of the measurement). All
-functions are traced and run once (one step) first; then `--repeats` rounds
-time every configuration once each, round-robin with the starting
-configuration rotated every round, so drift in clock speed or machine load
-hits them alike; the median per configuration is reported.
+Rows (`CONFIGS`): pkkd_ann, the measured step (adder student, conv teacher, PKKD kernel heads);
+pkkd_cnn, the baseline (the same step with a conv student); kd_ann (logits-only KD); ann and
+cnn (a student alone on cross-entropy). `time/base` = median step time / the baseline's (2.0 =
+half its images/s); then ratios showing where the time goes. docs/DESIGN.md, "Measured", has
+the details (workload, timing method, every ratio).
 """
 
 import json

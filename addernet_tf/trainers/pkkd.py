@@ -4,40 +4,10 @@
     python -m trainers.pkkd --flagfile=configs/resnet32_cifar100.flags
     python -m trainers.pkkd --dataset=digits --model=resnet20 --epochs=10 --model_dir=/tmp/run
 
-Writes to `--model_dir`: `run.json` (the settings that define the run,
-`trainers.run_dir`), `backup/` (until the run is finished: the whole
-training state after each epoch, `trainers.backup`), `student.weights.h5` and
-`teacher.weights.h5` (every epoch), `history.csv` (one row per epoch,
-`trainers.history`), `logs/` (TensorBoard), and at the end `student.keras` /
-`teacher.keras` and, last, `summary.json` (accuracies, op counts, flags).
-Every file a later step reads is written to a temporary name and renamed
-into place (`addernet_tf._atomic`). `train(config)` is the same run without
-absl, for tests and the tuner.
-
-Crash safety: the same command after a kill at any point continues the run
-and ends with the weights an uninterrupted run ends with. It restores the
-newest whole backup, and the data streams (training batches and the BN
-recalibration's) skip what the killed run had consumed, so they continue
-where it stopped. A finished run (its summary.json is there) is reported,
-not trained again; other settings than the run's stop in one line;
-`--overwrite` starts over. A step whose estimated memory cannot fit is
-refused before any data is read (`trainers.memory_check`; `--force`).
-
-Evaluation: `--validation_split` carves a fixed part of the training split
-for the per-epoch `val_*` metrics (and the tuner); the test split is read once,
-at the end. Before every evaluation and before saving, the adder student's BN
-statistics are re-estimated with its current weights on
-`--bn_recalibration_batches` training batches (`trainers.bn_recalibration`).
-summary.json has `student_val_accuracy`, `student_test_accuracy`,
-`teacher_val_accuracy`, `teacher_test_accuracy`; `student_accuracy` and
-`teacher_accuracy` are the test figures.
-
-`--distribution_strategy` (see `trainers.strategy`): `default` and `mirrored`
-train with Keras `fit`; `multi_worker` (`TF_CONFIG` set) trains with
-`trainers.custom_loop`, since Keras 3 `fit` cannot run under
-`MultiWorkerMirroredStrategy`. With several workers only the chief writes to
-`--model_dir`; the others write to `--model_dir/workertemp_<task id>` and
-delete it at the end.
+Writes to `--model_dir`: run.json, backup/, per-epoch weights, history.csv, logs/ (TensorBoard)
+and, at the end, student.keras, teacher.keras and summary.json. The same command after a kill
+continues the run. `train(config)` is the same run without absl, for tests and the tuner.
+docs/DESIGN.md, "Trainer (`addernet_tf/trainers/`)", has the details.
 """
 
 import math

@@ -3,64 +3,11 @@
 
     python -m trainers.tune --flagfile=configs/resnet20_cifar10.flags --tuner=bayesian \\
         --max_trials=20 [--tune_dir=runs/resnet20_cifar10_tune] [--tie_alpha_beta]
+    python -m trainers.pkkd --flagfile=<tune_dir>/best.flags  # the best trial, and its test figure
 
-Every flag of `trainers.pkkd` sets the base configuration (a flagfile, then
-overrides); each trial is that configuration with the trial's values, trained
-by `trainers.pkkd.train` (the same Distiller and callbacks as a normal run) in
-the trial's own directory, `<tune_dir>/<tuner>/trial_<id>/`.
-
-Search space (`SEARCH_SPACE`; every range is sampled log-uniformly):
-
-    alpha           0.1 – 10    logit KD weight (Eq. 14; Table 3 sweeps 0.1 – 10)
-    beta            0.1 – 10    feature-loss weight (Eq. 14)
-    sigma_a_init    0.25 – 16   initial σa of the student's Laplace maps
-    sigma_c_init    0.5 – 2     initial σc of the teacher's Gaussian-alike maps
-
-On standardized inputs a map saturates its cap (exp(10)) from z = 2σc²·10
-(Gaussian-alike) or σa·10 (Laplace): below σc = 0.5 the teacher's map is
-nearly a step on its top few percent, and students chase it toward σa → 0.
-The σc range is matched by σa = 2σc² in 0.5 – 8, which the σa range covers
-with room on both sides.
-    learning_rate   0.005 – 0.5 initial learning rate (the paper: 0.1)
-
-`--tie_alpha_beta` replaces alpha and beta by one value `alpha_beta` used for
-both (α = β, as in Table 3). Only what `--method` uses is searched: the
-learning rate always; alpha for the distilling methods; beta when there is a
-feature loss (not kd, cnn, ann); the sigmas for pkkd with `--kernel`. The
-others keep their base values.
-
-Tuners (`--tuner`): `random`, `bayesian` (Gaussian process + UCB), or
-`hyperband`: its largest budget is `--epochs`, each round cuts by
-`--hyperband_factor`, and a trial trains for the oracle's `tuner/epochs` from
-scratch (a cosine schedule over its own epochs; `trainers.pkkd` has no warm
-start from another run's weights). `--max_trials` caps every tuner.
-
-Objective: `val_student_accuracy`, the student's accuracy on the validation
-split that `--validation_split` carves from the training split
-(`summary["student_val_accuracy"]`, after the trainer's BN recalibration).
-The search needs one (`--validation_split` > 0), and its trials never read the
-test split: train the best flags once to get a test figure.
-
-Failures: a trial whose loss diverges (NaN/Inf) ends FAILED, is listed
-unranked, and the search goes on. Any other error stops the search with one
-line (a missing data set, a crash: every trial would share it); that trial runs
-again on resume.
-
-Resume: the same command continues the search in `--tune_dir` (KerasTuner
-reloads with `overwrite=False`): finished trials are not run again, a trial cut
-off mid-training is re-run and resumes from its last epoch (its directory's
-`BackupAndRestore` state), one cut off after training re-uses its
-`summary.json`, and a larger `--max_trials` adds trials. `search.json` records
-the settings that define the search; a different tuner, tie or base flag in the
-same `--tune_dir` stops with one line instead of mixing two searches.
-
-At the end it prints a ranked table of the trials, with each trial's PKKD
-health from its history.csv (`trainers.monitoring.feature_health`): its last
-epoch's L_mid over its first (healthy: ≤ 0.5) and how far its σ nearest a
-bound stayed from it (healthy: ≥ 10x); and it writes the best one as
-`<tune_dir>/best.flags`: every `trainers.pkkd` flag, with the best values and
-`--model_dir=<tune_dir>/best`, for `python -m trainers.pkkd
---flagfile=<tune_dir>/best.flags`.
+Every `trainers.pkkd` flag sets the base configuration; each trial trains it with the trial's
+values in `<tune_dir>/<tuner>/trial_<id>/`, ranked on the validation split. The same command
+resumes a search. docs/DESIGN.md, "Tuning (`addernet_tf/trainers/tune.py`)", has the details.
 """
 
 import contextlib
