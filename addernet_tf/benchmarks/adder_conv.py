@@ -248,11 +248,11 @@ def main(argv=None):
         columns = [("fwd/conv", "fwd_over_conv", 10, ".2f"),
                    ("maxid/conv", "maxid_fwd_over_conv", 12, ".2f"),
                    ("fwdbwd/conv", "fwdbwd_over_conv", 13, ".2f"),
-                   ("builtin/compiled", "builtin_over_compiled", 12, ".1f"),
+                   ("builtin/compiled", "builtin_over_compiled", 18, ".1f"),
                    ("dX/conv", "dx_over_conv", 9, ".2f"),
                    ("dF/conv", "df_over_conv", 9, ".2f"),
                    ("mem/conv", "mem_over_conv", 10, ".2f"),
-                   ("builtin mem/conv", "builtin_mem_over_conv", 14, ".1f")]
+                   ("builtin mem/conv", "builtin_mem_over_conv", 18, ".1f")]
         print(f"{'layer':<12}" + "".join(f"{title:>{w}}" for title, _, w, _ in columns))
         def cell(value, w, fmt):
             return f"{'n/a':>{w}}" if value is None else f"{value:>{w}{fmt}}"
@@ -265,7 +265,7 @@ def main(argv=None):
         print(f"{'geo. mean':<12}" + "".join(cell(gm[key], w, fmt) for _, key, w, fmt in columns))
         print(f"{'resnet20':<12}{network['fwd_over_conv']:>10.2f}"
               f"{network['maxid_fwd_over_conv']:>12.2f}"
-              f"{network['fwdbwd_over_conv']:>13.2f}{network['builtin_over_compiled']:>12.1f}"
+              f"{network['fwdbwd_over_conv']:>13.2f}{network['builtin_over_compiled']:>18.1f}"
               "   (all 3x3 layers, times summed)")
     if _MEMORY_UNAVAILABLE:
         print(f"note: no memory figures: TensorFlow cannot give CPU:0 allocator statistics "
