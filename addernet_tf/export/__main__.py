@@ -6,6 +6,7 @@ import json
 from absl import flags, logging
 
 from addernet_tf import cli
+from addernet_tf._validate import FORMULATIONS
 from addernet_tf.export.formats import FORMATS, OPS, export
 
 
@@ -16,6 +17,9 @@ def define_flags():
     flags.DEFINE_enum("op", "builtin", OPS, "saved_model: builtin (portable: TensorFlow's own "
                       "ops) or compiled (the Addernet>AdderConv2D kernel; the server must "
                       "load addernet_tf's op library).")
+    flags.DEFINE_enum("formulation", "exact", FORMULATIONS, "--op=compiled: exact, or "
+                      "max_identity (the adder sums as 2 sum max(x, w) - sum x - sum w: faster "
+                      "on CPUs, rounded differently).")
     flags.DEFINE_string("out", None, "Where to write: a directory for saved_model, a .tflite "
                         "file otherwise (its parent directory must exist).")
     flags.DEFINE_integer("calibration_images", 200, "tflite_int8: train images to calibrate "
@@ -37,6 +41,8 @@ def rules(values):
     """The first broken rule across the flags, as one line, or None."""
     if values.op != "builtin" and values.format != "saved_model":
         return f"--op={values.op}: only applies to --format=saved_model"
+    if values.formulation != "exact" and values.op != "compiled":
+        return f"--formulation={values.formulation}: only applies to --op=compiled"
     return required_flags(values)
 
 
@@ -44,6 +50,8 @@ def report(result):
     """`export`'s result in sentences."""
     size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
     ops = " (compiled adder op)" if result.get("op") == "compiled" else ""
+    if result.get("formulation", "exact") != "exact":
+        ops = f" (compiled adder op, {result['formulation']})"
     lines = [f"wrote {result['format']}{ops} to {result['path']}{size}: {result['input']} "
              f"images (0..255) in, {result['output']} probabilities out"]
     if "agreement" in result:
@@ -64,7 +72,8 @@ def report(result):
 
 def main(values):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines while saving
-    kwargs = {"op": values.op} if values.format == "saved_model" else {}
+    kwargs = ({"op": values.op, "formulation": values.formulation}
+              if values.format == "saved_model" else {})
     if values.format == "tflite_int8":
         kwargs = dict(calibration_images=values.calibration_images,
                       eval_images=values.eval_images, data_dir=values.data_dir)

@@ -6,11 +6,12 @@ import tempfile
 
 import numpy as np
 
-from addernet_tf import _atomic
+from addernet_tf import _atomic, _validate
 from addernet_tf._validate import positive_int
 from addernet_tf.export import litert, serving
 from addernet_tf.export.int8 import floor_activation_scales, int8_friendly
 from addernet_tf.export.run import open_run, uint8_images
+from addernet_tf.layers import Adder2D
 from addernet_tf.ops import _loader
 
 __all__ = ["FORMATS", "OPS", "check_out", "export_saved_model", "export_tflite", "export"]
@@ -58,7 +59,7 @@ def _described(format_name, out, info):
             "num_classes": info.num_classes, "image_size": info.image_size}
 
 
-def export_saved_model(model_dir, out, op="builtin"):
+def export_saved_model(model_dir, out, op="builtin", formulation="exact"):
     """Writes a run's student as a SavedModel with a `serving_default` signature.
 
     The signature takes `images`: uint8 `[N, H, W, 3]` (0..255, RGB, at the
@@ -78,24 +79,35 @@ def export_saved_model(model_dir, out, op="builtin"):
         is built beside `out` and swapped in: a killed export leaves the
         previous one.
       op: one of `OPS`.
+      formulation: with `op="compiled"`, how the adder layers sum a window:
+        `"exact"` or `"max_identity"` (faster on CPUs, rounded differently;
+        see `addernet_tf.ops.adder_conv2d`). The builtin graph is always exact.
 
     Returns:
       dict: "format", "path", "input", "output", "num_classes", "image_size",
-      "op".
+      "op", "formulation".
 
     Raises:
-      ValueError: a bad `model_dir`, `out` or `op`, or `op="compiled"` where
-        the op library is not loaded.
+      ValueError: a bad `model_dir`, `out`, `op` or `formulation`, or
+        `op="compiled"` where the op library is not loaded.
     """
     if op not in OPS:
         raise ValueError(f"`op` must be one of {', '.join(OPS)}, got {op!r}")
+    _validate.choice(formulation, "formulation", _validate.FORMULATIONS)
+    if formulation != "exact" and op != "compiled":
+        raise ValueError(f"`formulation` {formulation!r} needs op='compiled' (the builtin "
+                         "graph gains nothing from it), got op={op!r}")
     out = check_out(out, "saved_model")
     if op == "compiled" and _loader.library() is None:
         raise ValueError(f"op='compiled' needs the compiled adder op, which is not loaded "
                          f"({_loader.load_error()})")
     run = open_run(model_dir)
-    serving.write_saved_model(run.student if op == "compiled" else run.builtin, run.info, out)
-    return {**_described("saved_model", out, run.info), "op": op}
+    model = run.student if op == "compiled" else run.builtin
+    for layer in model._flatten_layers():  # pylint: disable=protected-access
+        if isinstance(layer, Adder2D):
+            layer.formulation = formulation
+    serving.write_saved_model(model, run.info, out)
+    return {**_described("saved_model", out, run.info), "op": op, "formulation": formulation}
 
 
 def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_images=1000,

@@ -388,16 +388,21 @@ def test_cli_fails_with_one_line(tmp_path):
     (None, "m.tflite", "--model_dir must name a finished training run"),
     ("run", None, "--out must be given"), ("run", "m.tflite", None)])
 def test_cli_rules_name_the_missing_flag(model_dir, out, problem):
-    values = types.SimpleNamespace(model_dir=model_dir, out=out, format="tflite", op="builtin")
+    values = types.SimpleNamespace(model_dir=model_dir, out=out, format="tflite", op="builtin",
+                                   formulation="exact")
     assert export_cli.rules(values) == problem
 
 
 def test_cli_rules_keep_the_compiled_op_to_saved_models():
     values = types.SimpleNamespace(model_dir="run", out="m.tflite", format="tflite",
-                                   op="compiled")
+                                   op="compiled", formulation="exact")
     assert export_cli.rules(values) == "--op=compiled: only applies to --format=saved_model"
     values.format, values.out = "saved_model", "m"
     assert export_cli.rules(values) is None
+    values.formulation = "max_identity"
+    assert export_cli.rules(values) is None
+    values.op = "builtin"
+    assert export_cli.rules(values) == "--formulation=max_identity: only applies to --op=compiled"
 
 
 _SERVE_COMPILED = r"""
@@ -440,6 +445,24 @@ def test_saved_model_with_the_compiled_op(run_dir, tmp_path, test_split, served_
     # between the compiled op and the twin in log-probability).
     assert _log_probability_error(compiled, np.log(builtin)) <= 5e-4
     assert np.max(np.abs(compiled - builtin)) <= 1e-4
+
+
+def test_saved_model_with_the_max_identity(run_dir, tmp_path, test_split, served_probabilities):
+    import tensorflow as tf
+    with pytest.raises(ValueError, match=r"`formulation` 'max_identity' needs op='compiled'"):
+        export.export_saved_model(run_dir, tmp_path / "no", formulation="max_identity")
+    with pytest.raises(ValueError, match=r"`formulation`.*'fast'"):
+        export.export_saved_model(run_dir, tmp_path / "no", op="compiled", formulation="fast")
+    result = export.export_saved_model(run_dir, tmp_path / "maxid", op="compiled",
+                                       formulation="max_identity")
+    assert (result["op"], result["formulation"]) == ("compiled", "max_identity")
+    with open(os.path.join(result["path"], "saved_model.pb"), "rb") as f:
+        graph = f.read()
+    assert b"Addernet>AdderConv2D" in graph and b"max_identity" in graph
+    serve = tf.saved_model.load(result["path"]).signatures["serving_default"]
+    probabilities = serve(images=tf.constant(test_split[0]))["probabilities"].numpy()
+    # The same sums rounded another way: as close to the builtin graph's as the exact op is.
+    assert np.max(np.abs(probabilities - served_probabilities[1])) <= 1e-4
 
 
 def _dead_relu_int8_model(path):
