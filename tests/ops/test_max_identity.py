@@ -83,6 +83,16 @@ def test_infinite_input_gives_nan_not_minus_infinity(backend):
     assert np.isnan(backend(x, f, formulation="max_identity").numpy()).all()
 
 
+def test_nan_propagates_as_in_the_exact_sum(backend):
+    x, f = _data((1, 4, 4, 2), (3, 3, 2, 3), "float32")
+    x[0, 0, 0, 1] = np.nan  # read by output pixel (0, 0) only (VALID, stride 1)
+    f[1, 1, 0, 2] = np.nan  # output channel 2 everywhere
+    exact = np.isnan(backend(x, f).numpy())
+    identity = np.isnan(backend(x, f, formulation="max_identity").numpy())
+    np.testing.assert_array_equal(identity, exact)
+    assert exact[0, 0, 0].all() and exact[..., 2].all() and not exact[0, 1, 1, :2].any()
+
+
 def test_bad_formulation_is_named(backend):
     x, f = _data((1, 3, 3, 2), (3, 3, 2, 2), "float32")
     with pytest.raises(ValueError, match=r"`formulation` must be one of \('exact', "
