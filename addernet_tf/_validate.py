@@ -8,8 +8,7 @@ import numbers
 import warnings
 
 __all__ = ["IMPLEMENTATIONS", "OLD_IMPLEMENTATIONS", "FORMULATIONS", "NETWORKS", "OLD_NETWORKS",
-           "is_int",
-           "positive_int", "positive_number", "int_pair", "choice", "adaptive_eta",
+           "is_int", "positive_int", "positive_number", "int_pair", "choice", "adaptive_eta",
            "implementation", "network", "reads_old_network_names"]
 
 # How an adder layer computes: "auto", the compiled op where it is loaded;

@@ -56,7 +56,7 @@ def adder_conv2d(input, filters, strides=1, padding="VALID",
       name: optional name scope.
       formulation: `"exact"` sums `|X − F|`; `"max_identity"` computes the same
         value as `2·Σmax(X, F) − ΣX − ΣF`: two operations per pair instead of
-        three on CPUs, its rounding error bounded by ~(n + 2)·2⁻²⁴·(2Σ|max| +
+        three on CPUs, its rounding error bounded by ~(n + 3)·2⁻²⁴·(2Σ|max| +
         Σ|X| + Σ|F|) in float32 (n = KH·KW·C) rather than by the result's own
         size, and NaN where the exact sum is infinite. For inference; the
         gradients are the same. The GPU kernels compute the exact sum either way.
