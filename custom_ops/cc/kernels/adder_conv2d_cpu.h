@@ -176,6 +176,12 @@ template <typename T>
 constexpr int64_t kOutBlock = 2 * Simd<T>::kLanes;
 constexpr int kPixelBlock = 4;
 
+// Input columns an output row reads, padding included: KW for the first output
+// column, then stride_w more for each further one.
+inline int64_t PaddedRowWidth(const AdderConvGeometry& g) {
+  return (g.out_width - 1) * g.stride_w + g.kernel_width;
+}
+
 // Padded input rows for one output row. Row i points at KW*C-contiguous
 // windows: window of output column ow starts at ow * stride_w * C. Rows that
 // fall entirely in the vertical padding are nullptr.
@@ -184,7 +190,7 @@ class PaddedRows {
  public:
   explicit PaddedRows(const AdderConvGeometry& g)
       : g_(g),
-        width_((g.out_width - 1) * g.stride_w + g.kernel_width),
+        width_(PaddedRowWidth(g)),
         direct_(g.pad_left == 0 && width_ <= g.in_width),
         buffer_(direct_ ? 0 : g.kernel_height * width_ * g.in_channels),
         rows_(g.kernel_height) {}
@@ -411,7 +417,7 @@ inline void ForwardPixels(int np, const T* const* rows, int64_t kernel_height, i
 template <typename T>
 inline void WindowSums(const AdderConvGeometry& g, const T* const* rows, T* columns, T* sums) {
   const int64_t c = g.in_channels;
-  const int64_t width = (g.out_width - 1) * g.stride_w + g.kernel_width;
+  const int64_t width = PaddedRowWidth(g);
   std::fill(columns, columns + width * c, T(0));
   for (int64_t i = 0; i < g.kernel_height; ++i) {
     if (rows[i] == nullptr) continue;
@@ -440,7 +446,6 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
   const int64_t pixel_step = g.stride_w * g.in_channels;
   const int64_t blocks = packed.padded_out / OB;
   const int64_t cost = g.out_width * packed.padded_out * g.kernel_height * window;
-  const int64_t row_width = (g.out_width - 1) * g.stride_w + g.kernel_width;
 
   parallel_for(g.batch * g.out_height, cost, [&](int64_t begin, int64_t end) {
     PaddedRows<T> padded(g);
@@ -449,7 +454,7 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
     // y = -acc. Max identity: they start at half of (that - sum F of the
     // other rows), and y = sum x - 2 acc.
     std::vector<T> init(packed.padded_out);
-    std::vector<T> columns(kMax ? row_width * g.in_channels : 0);
+    std::vector<T> columns(kMax ? PaddedRowWidth(g) * g.in_channels : 0);
     std::vector<T> x_sums(kMax ? g.out_width : 0);
     for (int64_t unit = begin; unit < end; ++unit) {
       const int64_t n = unit / g.out_height, oh = unit % g.out_height;
