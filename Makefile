@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 DEPS   := $(VENV)/.deps-installed
 LIB    := addernet_tf/ops/_adder_ops.so
-CC_SRC := $(shell find custom_ops/cc -name '*.cc' -o -name '*.h') custom_ops/cuda_config.py custom_ops/cpu_flags.py
+CC_SRC := $(shell find custom_ops/cc custom_ops/lite third_party/litert -name '*.cc' -o -name '*.h') custom_ops/cuda_config.py custom_ops/cpu_flags.py
 # The TensorFlow pin, read from pyproject.toml so it is written down once.
 TF_PIN := $(shell sed -n 's/^ *"\(tensorflow==[^"]*\)".*/\1/p' pyproject.toml)
 
@@ -102,4 +102,4 @@ bazel-build: $(DEPS)
 	ADDERNET_TF_LIBRARY="$$lib" $(PY) -m pytest -q tests/ops
 
 clean:
-	rm -rf build $(LIB) *.egg-info
+	rm -rf build $(LIB) addernet_tf/lite/_adder_litert.so *.egg-info

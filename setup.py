@@ -3,7 +3,10 @@
 
 `pip install --no-build-isolation -e .` (what `make` runs) compiles
 custom_ops/cc/**/*.cc into addernet_tf/ops/_adder_ops.so against the
-TensorFlow installed in the environment. Where CUDA is configured
+TensorFlow installed in the environment, and custom_ops/lite/*.cc into
+addernet_tf/lite/_adder_litert.so, the LiteRT custom op and runner (no
+TensorFlow; LiteRT's C symbols resolve against the ai_edge_litert wheel's
+libLiteRt.so, loaded first by addernet_tf.lite). Where CUDA is configured
 (custom_ops/cuda_config.py: nvcc and the static CUDA runtime found, or
 ADDERNET_TF_CUDA=1) the *.cu.cc launchers are compiled with nvcc and linked
 in with the GPU OpKernels; ADDERNET_TF_CUDA=0 builds a CPU-only library.
@@ -26,6 +29,8 @@ SOURCES = sorted(
     if not s.endswith(".cu.cc")
 )
 LIBRARY = "addernet_tf.ops._adder_ops"
+LITERT_SOURCES = sorted(glob.glob(os.path.join("custom_ops", "lite", "*.cc")))
+LITERT_LIBRARY = "addernet_tf.lite._adder_litert"
 
 
 def _load(name):
@@ -43,6 +48,9 @@ class BuildAdderOps(build_ext):
         return os.path.join(*ext_name.split(".")) + ".so"
 
     def build_extension(self, ext):
+        if ext.name == LITERT_LIBRARY:
+            self._build_litert(ext)
+            return
         import tensorflow as tf  # the build-time TF must be the run-time TF
 
         target = self.get_ext_fullpath(ext.name)
@@ -84,7 +92,18 @@ class BuildAdderOps(build_ext):
         subprocess.run(["g++", "-shared", "-o", target] + objects + link, check=True)
 
 
+    def _build_litert(self, ext):
+        target = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        flags = ["-O3"] + _load("cpu_flags").flags() + [
+            "-fPIC", "-std=c++17", "-shared", "-I", ROOT,
+            "-I", os.path.join(ROOT, "third_party", "litert", "include")]
+        subprocess.run(["g++", "-o", target] + [os.path.join(ROOT, s) for s in ext.sources]
+                       + flags + ["-lpthread"], check=True)
+
+
 setup(
-    ext_modules=[Extension(LIBRARY, sources=SOURCES)],
+    ext_modules=[Extension(LIBRARY, sources=SOURCES),
+                 Extension(LITERT_LIBRARY, sources=LITERT_SOURCES)],
     cmdclass={"build_ext": BuildAdderOps},
 )

@@ -31,6 +31,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET="//custom_ops:_adder_ops.so"
+# Built beside it so that CI compiles the LiteRT op with Bazel too.
+LITERT_TARGET="//custom_ops:_adder_litert.so"
 
 log() { echo "bazel_build: $*" >&2; }
 
@@ -131,8 +133,8 @@ for var in ADDERNET_TF_CUDA ADDERNET_TF_CUDA_ARCHS NVCC CUDA_HOME; do
   fi
 done
 
-log "building $TARGET against $PY"
-"$BAZEL_BIN" build "${opts[@]}" "$TARGET" >&2
+log "building $TARGET and $LITERT_TARGET against $PY"
+"$BAZEL_BIN" build "${opts[@]}" "$TARGET" "$LITERT_TARGET" >&2
 
 INFO="$("$BAZEL_BIN" info "${opts[@]}" bazel-bin output_base 2>/dev/null)"
 BIN_DIR="$(sed -n 's/^bazel-bin: //p' <<<"$INFO")"

@@ -17,17 +17,18 @@ def define_flags():
     flags.DEFINE_enum("op", "builtin", OPS, "saved_model: builtin (portable: TensorFlow's own "
                       "ops) or compiled (the Addernet>AdderConv2D kernel; the server must "
                       "load addernet_tf's op library).")
-    flags.DEFINE_enum("formulation", "exact", FORMULATIONS, "--op=compiled: exact, or "
+    flags.DEFINE_enum("formulation", "exact", FORMULATIONS, "--op=compiled or "
+                      "--format=tflite_adder: exact, or "
                       "max_identity (the adder sums as 2 sum max(x, w) - sum x - sum w: faster "
                       "on CPUs, rounded differently).")
     flags.DEFINE_string("out", None, "Where to write: a directory for saved_model, a .tflite "
                         "file otherwise (its parent directory must exist).")
     flags.DEFINE_integer("calibration_images", 200, "tflite_int8: train images to calibrate "
                          "on.", lower_bound=1)
-    flags.DEFINE_integer("eval_images", 1000, "tflite_int8: test images on which int8 and "
-                         "float are compared.", lower_bound=1)
-    flags.DEFINE_string("data_dir", None, "tflite_int8: the tfds data directory, if not the "
-                        "run's own.")
+    flags.DEFINE_integer("eval_images", 1000, "tflite_int8, tflite_adder: test images on "
+                         "which the file and the float student are compared.", lower_bound=1)
+    flags.DEFINE_string("data_dir", None, "tflite_int8, tflite_adder: the tfds data directory, "
+                        "if not the run's own.")
     flags.DEFINE_boolean("json", False, "Print the result as one JSON line (the dict `export` "
                          "returns) instead of sentences.")
 
@@ -41,8 +42,10 @@ def rules(values):
     """The first broken rule across the flags, as one line, or None."""
     if values.op != "builtin" and values.format != "saved_model":
         return f"--op={values.op}: only applies to --format=saved_model"
-    if values.formulation != "exact" and values.op != "compiled":
-        return f"--formulation={values.formulation}: only applies to --op=compiled"
+    if values.formulation != "exact" and values.op != "compiled" \
+            and values.format != "tflite_adder":
+        return (f"--formulation={values.formulation}: only applies to --op=compiled or "
+                "--format=tflite_adder")
     return required_flags(values)
 
 
@@ -50,11 +53,18 @@ def report(result):
     """`export`'s result in sentences."""
     size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
     ops = " (compiled adder op)" if result.get("op") == "compiled" else ""
+    if result["format"] == "tflite_adder":
+        ops = " (adder custom op)"
     if result.get("formulation", "exact") != "exact":
         ops = f" (compiled adder op, {result['formulation']})"
     lines = [f"wrote {result['format']}{ops} to {result['path']}{size}: {result['input']} "
              f"images (0..255) in, {result['output']} probabilities out"]
-    if "agreement" in result:
+    if "max_abs_diff" in result:
+        n = result["eval_images"]
+        lines.append(f"LiteRT (addernet_tf.lite.Interpreter) vs the float student on {n} test "
+                     f"images: max |probability difference| {result['max_abs_diff']:.2e}, "
+                     f"top-1 agreement {result['agreement']:.2%}")
+    elif "agreement" in result:
         n = result["eval_images"]
         lines.append(
             f"int8 top-1 agreement with the float student: {result['agreement']:.2%} "
@@ -77,6 +87,9 @@ def main(values):
     if values.format == "tflite_int8":
         kwargs = dict(calibration_images=values.calibration_images,
                       eval_images=values.eval_images, data_dir=values.data_dir)
+    if values.format == "tflite_adder":
+        kwargs = dict(formulation=values.formulation, eval_images=values.eval_images,
+                      data_dir=values.data_dir)
     result = export(values.model_dir, values.format, values.out, **kwargs)
     print(json.dumps(result, sort_keys=True) if values.json else report(result))
 

@@ -1,12 +1,12 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
-"""The export formats: a run's student as a SavedModel, TFLite float or TFLite int8."""
+"""The export formats: a run's student as a SavedModel, TFLite float or int8, or TFLite with the adder custom op."""
 
 import os
 import tempfile
 
 import numpy as np
 
-from addernet_tf import _atomic, _validate
+from addernet_tf import _atomic, _validate, lite
 from addernet_tf._validate import positive_int
 from addernet_tf.export import litert, serving
 from addernet_tf.export.int8 import floor_activation_scales, int8_friendly
@@ -14,9 +14,10 @@ from addernet_tf.export.run import open_run, uint8_images
 from addernet_tf.layers import Adder2D
 from addernet_tf.ops import _loader
 
-__all__ = ["FORMATS", "OPS", "check_out", "export_saved_model", "export_tflite", "export"]
+__all__ = ["FORMATS", "OPS", "check_out", "export_saved_model", "export_tflite",
+           "export_tflite_adder", "export"]
 
-FORMATS = ("saved_model", "tflite", "tflite_int8")
+FORMATS = ("saved_model", "tflite", "tflite_int8", "tflite_adder")
 # How a SavedModel computes the adder layers: TensorFlow's builtin ops (portable,
 # the default) or the compiled `Addernet>AdderConv2D` (needs the op library).
 OPS = ("builtin", "compiled")
@@ -103,11 +104,15 @@ def export_saved_model(model_dir, out, op="builtin", formulation="exact"):
                          f"({_loader.load_error()})")
     run = open_run(model_dir)
     model = run.student if op == "compiled" else run.builtin
+    _set_formulation(model, formulation)
+    serving.write_saved_model(model, run.info, out)
+    return {**_described("saved_model", out, run.info), "op": op, "formulation": formulation}
+
+
+def _set_formulation(model, formulation):
     for layer in model._flatten_layers():  # pylint: disable=protected-access
         if isinstance(layer, Adder2D):
             layer.formulation = formulation
-    serving.write_saved_model(model, run.info, out)
-    return {**_described("saved_model", out, run.info), "op": op, "formulation": formulation}
 
 
 def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_images=1000,
@@ -175,20 +180,84 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
     return result
 
 
+def export_tflite_adder(model_dir, out, formulation="exact", eval_images=200, data_dir=None):
+    """Writes a run's student as a TFLite model whose adder layers are a custom op.
+
+    Each adder layer becomes `Addernet>AdderConv2D` (custom_ops/lite: the
+    compiled CPU kernel, at its speed), the rest builtin ops; the interface
+    is `export_tflite`'s. It runs where the op is registered: in Python
+    `addernet_tf.lite.Interpreter(out)`, in an app `AddernetLiteRtRegister`
+    (custom_ops/lite/adder_conv2d_litert.h). The file is checked in a child
+    process against the float student on `eval_images` test images before
+    it is written.
+
+    Args:
+      model_dir: a finished `trainers.pkkd` run.
+      out: the .tflite file (its directory must exist and be writable);
+        written whole or not at all.
+      formulation: "exact" or "max_identity" (see `addernet_tf.ops.adder_conv2d`).
+      eval_images: a positive int (capped at the test split's size).
+      data_dir: the tfds data directory, if not the run's own.
+
+    Returns:
+      dict: "format", "path", "bytes", "input", "output", "num_classes",
+      "image_size", "formulation", "eval_images" (used), "max_abs_diff"
+      (largest |probability difference| to the float student), "agreement"
+      (top-1 agreement with it, in [0, 1]).
+
+    Raises:
+      ValueError: a bad argument, `model_dir` or `out`, missing data, or the
+        compiled op or the LiteRT runner not available.
+      RuntimeError: LiteRT cannot run the converted model.
+    """
+    out = check_out(out, "tflite_adder")
+    _validate.choice(formulation, "formulation", _validate.FORMULATIONS)
+    positive_int(eval_images, "eval_images")
+    if _loader.library() is None:
+        raise ValueError(f"tflite_adder needs the compiled adder op, which is not loaded "
+                         f"({_loader.load_error()})")
+    if lite.load_error() is not None:
+        raise ValueError(f"tflite_adder needs the LiteRT adder runner: {lite.load_error()}")
+    run = open_run(model_dir)
+    _set_formulation(run.student, formulation)
+    result = {**_described("tflite_adder", out, run.info), "formulation": formulation}
+    with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
+        flatbuffer = lite.finalize(serving.to_tflite(run.student, run.info, workdir,
+                                                     custom_ops=True))
+        candidate = os.path.join(workdir, "model.tflite")
+        with open(candidate, "wb") as f:
+            f.write(flatbuffer)
+        data_dir = run.info.data_dir if data_dir is None else data_dir
+        images, _ = uint8_images(run.info, "test", eval_images, data_dir)
+        got = litert.probabilities(candidate, images, workdir, runner="adder")
+        logits = run.student.predict(serving.normalize(images, run.info),
+                                     batch_size=litert.CHUNK, verbose=0).astype(np.float64)
+        want = np.exp(logits - logits.max(-1, keepdims=True))
+        want /= want.sum(-1, keepdims=True)
+        result.update(eval_images=len(images), max_abs_diff=float(np.abs(got - want).max()),
+                      agreement=float(np.mean(got.argmax(-1) == want.argmax(-1))))
+    _atomic.write_bytes(out, flatbuffer)
+    result["bytes"] = len(flatbuffer)
+    return result
+
 
 def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-builtin
     """`export_saved_model` or `export_tflite` by `format` (one of `FORMATS`).
 
-    `kwargs` go to `export_saved_model` (op) for "saved_model" and to
-    `export_tflite` (calibration_images, eval_images, data_dir) for
-    "tflite_int8". Returns that function's dict.
+    `kwargs` go to `export_saved_model` (op, formulation) for "saved_model",
+    to `export_tflite` (calibration_images, eval_images, data_dir) for
+    "tflite_int8" and to `export_tflite_adder` (formulation, eval_images,
+    data_dir) for "tflite_adder". Returns that function's dict.
     """
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "saved_model":
-        if set(kwargs) - {"op"}:
-            raise ValueError(f"saved_model takes only `op`, got {sorted(kwargs)}")
+        if set(kwargs) - {"op", "formulation"}:
+            raise ValueError(f"saved_model takes only `op` and `formulation`, got "
+                             f"{sorted(kwargs)}")
         return export_saved_model(model_dir, out, **kwargs)
+    if format == "tflite_adder":
+        return export_tflite_adder(model_dir, out, **kwargs)
     if format == "tflite" and kwargs:
         raise ValueError(f"tflite takes no options, got {sorted(kwargs)}")
     return export_tflite(model_dir, out, int8=format == "tflite_int8", **kwargs)

@@ -15,8 +15,11 @@ CHUNK = 50
 _CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "litert_child.py")
 
 
-def probabilities(model_path, images, workdir):
+def probabilities(model_path, images, workdir, runner="interpreter"):
     """Runs a .tflite model on uint8 `images` `[n, H, W, 3]`; float32 `[n, K]`.
+
+    `runner`: "interpreter" (LiteRT's Python Interpreter, builtin ops) or
+    "adder" (`addernet_tf.lite.Interpreter`, the adder custom op registered).
 
     Raises:
       RuntimeError: the interpreter failed or was killed; for an int8 model
@@ -26,7 +29,7 @@ def probabilities(model_path, images, workdir):
     out_path = os.path.join(workdir, "probabilities.npy")
     np.save(images_path, images)
     proc = subprocess.run([sys.executable, "-P", _CHILD, os.fspath(model_path), images_path,
-                           out_path, str(CHUNK)], capture_output=True, text=True)
+                           out_path, str(CHUNK), runner], capture_output=True, text=True)
     if proc.returncode == 0:
         return np.load(out_path)
     if proc.returncode < 0:
@@ -40,4 +43,4 @@ def probabilities(model_path, images, workdir):
     hint = (f"; {len(names)} int8 tensors had a zero range in calibration (e.g. {names[0]!r}): a "
             "ReLU that never fires on the calibration images does this, so train the student "
             "longer or calibrate on more images") if names else ""
-    raise RuntimeError(f"the TFLite interpreter {failure} running the int8 model{hint}")
+    raise RuntimeError(f"the TFLite interpreter {failure} running {os.path.basename(os.fspath(model_path))}{hint}")

@@ -47,18 +47,21 @@ def write_saved_model(model, info, out):
         serving_archive(model, info).write_out(tmp, verbose=False)
 
 
-def to_tflite(model, info, workdir, representative=None):
-    """TFLite flatbuffer bytes of `model` behind the serving signature, builtin ops only.
+def to_tflite(model, info, workdir, representative=None, custom_ops=False):
+    """TFLite flatbuffer bytes of `model` behind the serving signature.
 
     Args:
       representative: uint8 calibration images `[n, H, W, 3]` for full-integer
         int8 quantization; None: float32.
+      custom_ops: keep ops TFLite lacks (the compiled `Addernet>AdderConv2D`)
+        as custom ops; otherwise builtin ops only.
     """
     saved = os.path.join(workdir, "saved_model")
     write_saved_model(model, info, saved)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SIGNATURE])
     if representative is None:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.allow_custom_ops = custom_ops
     else:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -1,0 +1,176 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""A converted .tflite with `Addernet>AdderConv2D` custom ops, made runnable by LiteRT.
+
+The TFLite converter (`allow_custom_ops`) keeps each adder convolution as a
+custom op whose attributes sit in a flexbuffer. LiteRT's custom-op interface
+gives a kernel its inputs' shapes, never a node's options, so `finalize` adds
+a third input to each such op, an int8 "geometry" tensor whose shape carries
+the strides, paddings and formulation (custom_ops/lite/adder_conv2d_litert.h
+has the layout). LiteRT also refuses constant buffers that are not 64-byte
+aligned, so every tensor's data moves behind the flatbuffer, each at a
+64-byte aligned file offset (the converter's "outside flatbuffers" layout).
+"""
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from flatbuffers import flexbuffers
+
+from addernet_tf.ops.geometry import same_paddings
+
+__all__ = ["OP_NAME", "ALIGNMENT", "adder_ops", "finalize"]
+
+OP_NAME = "Addernet>AdderConv2D"
+ALIGNMENT = 64
+_FORMULATIONS = ("exact", "max_identity")
+_BUFFER_LOCATION = b"buffer_location"
+_OUTSIDE = b"outside flatbuffers"
+
+
+def _model(flatbuffer):
+    if not isinstance(flatbuffer, (bytes, bytearray)) or bytes(flatbuffer[4:8]) != b"TFL3":
+        raise ValueError("`flatbuffer` is not a TFLite model (no TFL3 identifier)")
+    return schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+
+
+def _is_adder(model, op):
+    code = model.operatorCodes[op.opcodeIndex]
+    return code.customCode is not None and code.customCode.decode() == OP_NAME
+
+
+def adder_ops(flatbuffer):
+    """The adder ops of a .tflite model: one dict per op, in graph order.
+
+    Each: "subgraph", "inputs" (tensor indices) and the op's "attrs"
+    (the converter's flexbuffer options, decoded).
+    """
+    model = _model(flatbuffer)
+    found = []
+    for index, graph in enumerate(model.subgraphs):
+        for op in graph.operators:
+            if _is_adder(model, op):
+                attrs = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
+                found.append({"subgraph": index, "inputs": [int(i) for i in op.inputs],
+                              "attrs": attrs})
+    return found
+
+
+def _geometry(attrs, x_shape, f_shape):
+    """The geometry tensor's shape for one op (its attributes, static x and filter shapes)."""
+    # The TF op's attributes: strides [sh, sw], explicit_paddings [top, bottom, left, right].
+    strides = [int(s) for s in attrs.get("strides", [])]
+    if len(strides) != 2 or min(strides) < 1:
+        raise ValueError(f"{OP_NAME}: strides must be two positive ints, got "
+                         f"{attrs.get('strides')!r}")
+    padding = attrs.get("padding", "VALID")
+    padding = padding.decode() if isinstance(padding, bytes) else padding
+    if padding == "VALID":
+        pads = [(0, 0), (0, 0)]
+    elif padding == "SAME":
+        if min(x_shape[1:3]) < 1:
+            raise ValueError(f"{OP_NAME}: SAME padding needs a static input size, got "
+                             f"{list(x_shape)}")
+        pads = [same_paddings(int(x_shape[1 + a]), int(f_shape[a]), strides[a]) for a in (0, 1)]
+    elif padding == "EXPLICIT":
+        explicit = [int(p) for p in attrs.get("explicit_paddings", [])]
+        if len(explicit) != 4 or min(explicit) < 0:
+            raise ValueError(f"{OP_NAME}: explicit_paddings must be [top, bottom, left, right], "
+                             f"got {explicit}")
+        pads = [(explicit[0], explicit[1]), (explicit[2], explicit[3])]
+    else:
+        raise ValueError(f"{OP_NAME}: unknown padding {padding!r}")
+    formulation = attrs.get("formulation", "exact")
+    formulation = formulation.decode() if isinstance(formulation, bytes) else formulation
+    if formulation not in _FORMULATIONS:
+        raise ValueError(f"{OP_NAME}: unknown formulation {formulation!r}")
+    (top, bottom), (left, right) = pads
+    return [strides[0], strides[1], top + 1, bottom + 1, left + 1, right + 1,
+            _FORMULATIONS.index(formulation) + 1]
+
+
+def _add_geometry(model):
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if not _is_adder(model, op):
+                continue
+            if len(op.inputs) != 2:
+                raise ValueError(f"{OP_NAME} has {len(op.inputs)} inputs, expected 2 "
+                                 "(was this model finalized already?)")
+            x, f = (graph.tensors[int(i)] for i in op.inputs)
+            shape = _geometry(flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions
+                              is not None else {}, x.shape, f.shape)
+            buffer = schema.BufferT()
+            buffer.data = np.zeros(int(np.prod(shape)), np.uint8)
+            model.buffers.append(buffer)
+            tensor = schema.TensorT()
+            tensor.shape = np.array(shape, np.int32)
+            tensor.type = schema.TensorType.INT8
+            tensor.buffer = len(model.buffers) - 1
+            tensor.name = f"{(x.name or b'x').decode()}/adder_geometry".encode()
+            graph.tensors.append(tensor)
+            op.inputs = np.array([*(int(i) for i in op.inputs), len(graph.tensors) - 1], np.int32)
+
+
+def _pack(model):
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def finalize(flatbuffer):
+    """The converter's output with geometry inputs and 64-byte aligned tensor data.
+
+    Args:
+      flatbuffer: bytes of a .tflite file from the TFLite converter (inline
+        buffers or the `_experimental_use_buffer_offset` layout), holding
+        adder ops with their two inputs (x, filter) and static x shapes.
+
+    Returns:
+      bytes of the finished .tflite file.
+
+    Raises:
+      ValueError: not a TFLite model, an adder op already finalized or with
+        attributes the LiteRT kernel does not take.
+    """
+    model = _model(flatbuffer)
+    payloads = {}
+    for index, buffer in enumerate(model.buffers):
+        if buffer.offset > 1:
+            payloads[index] = bytes(flatbuffer[buffer.offset:buffer.offset + buffer.size])
+            buffer.data = None
+    _add_geometry(model)
+    tensor_buffers = {int(t.buffer) for graph in model.subgraphs for t in graph.tensors}
+    for index in tensor_buffers:
+        buffer = model.buffers[index]
+        if buffer.data is not None and len(buffer.data):
+            payloads[index] = np.asarray(buffer.data, np.uint8).tobytes()
+            buffer.data = None
+    if payloads:
+        names = [m.name for m in model.metadata or []]
+        if _BUFFER_LOCATION not in names:
+            location = schema.BufferT()
+            location.data = np.frombuffer(_OUTSIDE, np.uint8)
+            model.buffers.append(location)
+            metadata = schema.MetadataT()
+            metadata.name = _BUFFER_LOCATION
+            metadata.buffer = len(model.buffers) - 1
+            model.metadata = (model.metadata or []) + [metadata]
+    # Offsets and sizes are fixed-width fields: the placeholder pass gives
+    # the flatbuffer's final length.
+    for index, data in payloads.items():
+        model.buffers[index].offset, model.buffers[index].size = 2, max(len(data), 1)
+    head = len(_pack(model))
+    position, layout = head, []
+    for index in sorted(payloads):
+        position = -(-position // ALIGNMENT) * ALIGNMENT
+        model.buffers[index].offset, model.buffers[index].size = position, len(payloads[index])
+        layout.append((position, payloads[index]))
+        position += len(payloads[index])
+    packed = _pack(model)
+    if len(packed) != head:
+        raise AssertionError(f"the flatbuffer's length changed ({head} -> {len(packed)})")
+    out = bytearray(packed)
+    for offset, data in layout:
+        out += b"\0" * (offset - len(out))
+        out += data
+    return bytes(out)
