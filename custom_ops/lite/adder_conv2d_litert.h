@@ -25,8 +25,9 @@
 //                      geometry travels as a shape.
 //   output 0 y         [N, OH, OW, O], OH = (H + pad_top + pad_bottom - KH)
 //                      / stride_h + 1 (likewise OW), y = -sum |x - filter|.
-// A node that breaks these rules gets a NaN output and a line on stderr (the
-// runtime ignores a custom kernel's status).
+// A node that breaks these rules writes why on stderr and outputs NaN in a
+// [N, 1, 1, 1] stand-in shape, which fails the model's preparation wherever
+// a later op needs the real one (the runtime ignores a custom kernel's status).
 
 #ifndef ADDERNET_CUSTOM_OPS_LITE_ADDER_CONV2D_LITERT_H_
 #define ADDERNET_CUSTOM_OPS_LITE_ADDER_CONV2D_LITERT_H_

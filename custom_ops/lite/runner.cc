@@ -22,8 +22,10 @@ void SetError(char* error, size_t size, const std::string& message) {
   if (error != nullptr && size > 0) std::snprintf(error, size, "%s", message.c_str());
 }
 
+// "F(args) failed (LiteRtStatus 3)" for ADDERNET_CHECK(F(args)): the function's name.
 std::string Failed(const char* call, LiteRtStatus status) {
-  return std::string(call) + " failed (LiteRtStatus " + std::to_string(status) + ")";
+  const std::string text(call);
+  return text.substr(0, text.find('(')) + " failed (LiteRtStatus " + std::to_string(status) + ")";
 }
 
 size_t ElementSize(LiteRtElementType type) {
@@ -170,6 +172,12 @@ int AddernetLiteRunnerResize(AddernetLiteRunner* r, const int32_t* dims, int ran
   for (int i = 0; i < rank; ++i) r->input.layout.dimensions[i] = dims[i];
   ADDERNET_CHECK(
       LiteRtGetCompiledModelOutputTensorLayouts(r->compiled, 0, 1, &r->output.layout, true));
+  for (unsigned i = 0; i < r->output.layout.rank; ++i) {
+    if (r->output.layout.dimensions[i] < 0) {
+      SetError(error, error_size, "the output's shape is not static after resizing the input");
+      return -1;
+    }
+  }
   return 0;
 }
 
