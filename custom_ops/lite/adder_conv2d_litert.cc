@@ -6,7 +6,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <vector>
 
@@ -17,9 +21,23 @@
 #include "litert/c/litert_model_types.h"
 #include "litert/c/litert_tensor_buffer.h"
 
+// Packed filters by the address of their data. The filter is a constant of
+// the model (its address and contents fixed), so each node packs once; a
+// copy of the raw filter, compared on every call, keeps a filter that does
+// change from being served stale.
+struct PackedFilterCache {
+  struct Entry {
+    int64_t dims[4];
+    std::vector<float> raw, packed;
+  };
+  std::mutex mu;
+  std::map<const float*, std::shared_ptr<const Entry>> entries;
+};
+
 struct AddernetLiteRtKernel {
   explicit AddernetLiteRtKernel(int threads) : pool(threads) {}
   addernet::lite::ThreadPool pool;
+  PackedFilterCache filters;
 };
 
 namespace addernet {
@@ -131,6 +149,30 @@ LiteRtStatus Fail(LiteRtTensorBuffer output, const char* why) {
   return kLiteRtStatusErrorInvalidArgument;
 }
 
+// The packed form of `filter` for geometry `g`, packed now or found packed.
+std::shared_ptr<const PackedFilterCache::Entry> Packed(PackedFilterCache& cache,
+                                                       const AdderConvGeometry& g,
+                                                       const float* filter) {
+  const int64_t dims[4] = {g.kernel_height, g.kernel_width, g.in_channels, g.out_channels};
+  const size_t count = static_cast<size_t>(dims[0] * dims[1] * dims[2] * dims[3]);
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.entries.find(filter);
+    if (it != cache.entries.end() && std::memcmp(it->second->dims, dims, sizeof(dims)) == 0 &&
+        std::memcmp(it->second->raw.data(), filter, count * sizeof(float)) == 0) {
+      return it->second;
+    }
+  }
+  auto entry = std::make_shared<PackedFilterCache::Entry>();
+  std::memcpy(entry->dims, dims, sizeof(dims));
+  entry->raw.assign(filter, filter + count);
+  entry->packed.resize(cpu::ForwardWorkspaceSize<float>(g));
+  cpu::PackedForwardFilter<float>(g, filter, entry->packed.data());
+  std::lock_guard<std::mutex> lock(cache.mu);
+  cache.entries[filter] = entry;
+  return entry;
+}
+
 LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* inputs,
                  size_t num_outputs, LiteRtTensorBuffer* outputs) {
   if (num_outputs != 1) return kLiteRtStatusErrorInvalidArgument;
@@ -165,16 +207,16 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   if (x.data() == nullptr || f.data() == nullptr || y.data() == nullptr) {
     return Fail(outputs[0], "cannot lock a tensor buffer");
   }
-  std::vector<float> workspace(cpu::ForwardWorkspaceSize<float>(node.g));
-  const ThreadPool& pool = static_cast<AddernetLiteRtKernel*>(user_data)->pool;
+  auto* kernel = static_cast<AddernetLiteRtKernel*>(user_data);
+  const auto entry = Packed(kernel->filters, node.g, static_cast<const float*>(f.data()));
+  const cpu::PackedForwardFilter<float> packed(node.g, const_cast<float*>(entry->packed.data()));
   const auto* in = static_cast<const float*>(x.data());
-  const auto* filter = static_cast<const float*>(f.data());
   auto* out = static_cast<float*>(y.data());
   if (node.formulation == cpu::Formulation::kMaxIdentity) {
-    cpu::AdderConv2DForward<float, cpu::Formulation::kMaxIdentity>(node.g, in, filter,
-                                                                   workspace.data(), out, pool);
+    cpu::AdderConv2DForwardPacked<float, cpu::Formulation::kMaxIdentity>(node.g, in, packed, out,
+                                                                         kernel->pool);
   } else {
-    cpu::AdderConv2DForward<float>(node.g, in, filter, workspace.data(), out, pool);
+    cpu::AdderConv2DForwardPacked<float>(node.g, in, packed, out, kernel->pool);
   }
   return kLiteRtStatusOk;
 }

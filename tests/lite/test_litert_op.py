@@ -289,3 +289,23 @@ def test_a_cpp_app_registers_the_op_with_the_documented_call(models, tmp_path):
 def test_kernel_target_is_reported():
     assert lite.kernel_target().split()[0] in ("avx512", "avx2", "avx", "portable")
     assert sys.modules["addernet_tf.lite"].__all__
+
+
+def test_a_filter_computed_in_the_graph_is_repacked_when_it_changes(tmp_path):
+    """The op packs a filter once per address; a filter that is not a constant (same
+    arena address, new values each call) must still be read afresh."""
+    base = np.random.default_rng(7).normal(size=(3, 3, 4, 6)).astype(np.float32)
+
+    def fn(x):
+        f = tf.constant(base) + tf.reduce_mean(x)
+        return {"y": tf.reshape(adder_conv2d(x, f, padding="SAME"), [-1, 5 * 5 * 6])}
+
+    path = tmp_path / "computed.tflite"
+    path.write_bytes(lite.finalize(_convert(fn, tf.TensorSpec([None, 5, 5, 4], tf.float32),
+                                            str(tmp_path))))
+    rng = np.random.default_rng(8)
+    with lite.Interpreter(str(path)) as model:
+        for shift in (0.0, 3.0, 0.0):
+            x = (rng.normal(size=(1, 5, 5, 4)) + shift).astype(np.float32)
+            want = npref.forward(x, base + x.astype(np.float64).mean(), 1, "SAME")
+            np.testing.assert_allclose(model(x), want.reshape(1, -1), rtol=1e-5, atol=1e-4)

@@ -25,6 +25,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "custom_ops" / "cc" / "kernels" / "adder_conv2d_op.cc"
+# The LiteRT op compiles the forward kernels again, with its own thread pool.
+LITERT_SOURCE = ROOT / "custom_ops" / "lite" / "adder_conv2d_litert.cc"
 KERNELS = [f"AdderConv2D{k}<{t}" for k in ("Forward", "BackpropInput", "BackpropFilter")
            for t in ("float", "double")]
 # The forward pass's second formulation (`formulation="max_identity"`).
@@ -38,10 +40,12 @@ pytestmark = pytest.mark.skipif(
     reason="needs g++ and objdump for x86-64")
 
 
-def _disassemble(march, tmp_path):
+def _disassemble(march, tmp_path, source=SOURCE):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     obj = tmp_path / f"op_{march}.o"
-    subprocess.run(["g++", "-c", str(SOURCE), "-o", str(obj), *tf.sysconfig.get_compile_flags(),
+    flags = (["-I", str(ROOT / "third_party" / "litert" / "include")] if source == LITERT_SOURCE
+             else tf.sysconfig.get_compile_flags())
+    subprocess.run(["g++", "-c", str(source), "-o", str(obj), *flags,
                     "-O3", f"-march={march}", "-fPIC", "-std=c++17", "-I", str(ROOT),
                     "-Wno-deprecated-declarations", "-Wno-interference-size"], check=True)
     return subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", str(obj)],
@@ -54,9 +58,11 @@ def _kernel_bodies(asm):
     for line in asm.splitlines():
         head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
         if head:
-            current = next((k for k in KERNELS if head.group(1).startswith("addernet::cpu::" + k)
-                            and "{lambda(long, long)#1}::operator()" in head.group(1)), None)
-            if current and MAX_IDENTITY in head.group(1):
+            # The forward loop's lambda is in AdderConv2DForwardPacked.
+            name = head.group(1).replace("AdderConv2DForwardPacked<", "AdderConv2DForward<")
+            current = next((k for k in KERNELS if name.startswith("addernet::cpu::" + k)
+                            and "{lambda(long, long)#1}::operator()" in name), None)
+            if current and MAX_IDENTITY in name:
                 current += " max_identity"
             if current:
                 bodies[current] = []
@@ -104,10 +110,14 @@ def _through_the_stack(loop):
             or (re.match(r"vmovdq[au]\S*\s.*%xmm", i) and "(%rip)" not in i)]
 
 
+@pytest.mark.parametrize("source, expected", [
+    (SOURCE, EXPECTED),
+    (LITERT_SOURCE, {"AdderConv2DForward<float", "AdderConv2DForward<float max_identity"})],
+    ids=["tf_op", "litert_op"])
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v4"])
-def test_hot_loops_keep_their_tiles_in_registers(march, tmp_path):
-    bodies = _kernel_bodies(_disassemble(march, tmp_path))
-    assert set(bodies) == EXPECTED, sorted(bodies)
+def test_hot_loops_keep_their_tiles_in_registers(march, source, expected, tmp_path):
+    bodies = _kernel_bodies(_disassemble(march, tmp_path, source))
+    assert set(bodies) == expected, sorted(bodies)
     for kernel, body in bodies.items():
         loops = _hot_loops(body)
         assert loops, f"{march} {kernel}: no vector FMA or add loop found"

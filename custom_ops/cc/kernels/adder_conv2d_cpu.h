@@ -243,11 +243,17 @@ int64_t ForwardWorkspaceSize(const AdderConvGeometry& g) {
 
 template <typename T>
 struct PackedForwardFilter {
-  PackedForwardFilter(const AdderConvGeometry& g, const T* filter, T* workspace)
+  // A view of a workspace that the constructor below filled for the same
+  // kernel size, channels and output channels (the LiteRT op keeps those).
+  PackedForwardFilter(const AdderConvGeometry& g, T* workspace)
       : padded_out(RoundUp(g.out_channels, kOutBlock<T>)),
         data(workspace),
         abs_row_sums(workspace + g.kernel_height * g.kernel_width * g.in_channels * padded_out),
-        row_sums(abs_row_sums + g.kernel_height * padded_out) {
+        row_sums(abs_row_sums + g.kernel_height * padded_out) {}
+
+  // Packs `filter` [KH, KW, C, O] into `workspace`.
+  PackedForwardFilter(const AdderConvGeometry& g, const T* filter, T* workspace)
+      : PackedForwardFilter(g, workspace) {
     constexpr int64_t OB = kOutBlock<T>;
     const int64_t k = g.kernel_width * g.in_channels, o = g.out_channels;
     std::fill(workspace, workspace + ForwardWorkspaceSize<T>(g), T(0));
@@ -435,13 +441,13 @@ inline void WindowSums(const AdderConvGeometry& g, const T* const* rows, T* colu
   }
 }
 
+// The forward pass with a packed filter (PackedForwardFilter).
 template <typename T, Formulation F = Formulation::kExact, typename ParallelFor>
-void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
-                        const T* filter, T* workspace, T* output,
-                        const ParallelFor& parallel_for) {
+void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
+                              const PackedForwardFilter<T>& packed, T* output,
+                              const ParallelFor& parallel_for) {
   constexpr int64_t OB = kOutBlock<T>;
   constexpr bool kMax = F == Formulation::kMaxIdentity;
-  const PackedForwardFilter<T> packed(g, filter, workspace);
   const int64_t window = g.kernel_width * g.in_channels;
   const int64_t pixel_step = g.stride_w * g.in_channels;
   const int64_t blocks = packed.padded_out / OB;
@@ -505,6 +511,15 @@ void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
       }
     }
   });
+}
+
+// The forward pass; `workspace` holds ForwardWorkspaceSize<T>(g) elements.
+template <typename T, Formulation F = Formulation::kExact, typename ParallelFor>
+void AdderConv2DForward(const AdderConvGeometry& g, const T* input,
+                        const T* filter, T* workspace, T* output,
+                        const ParallelFor& parallel_for) {
+  const PackedForwardFilter<T> packed(g, filter, workspace);
+  AdderConv2DForwardPacked<T, F>(g, input, packed, output, parallel_for);
 }
 
 // --------------------------------------------------------- backprop input
