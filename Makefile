@@ -94,12 +94,13 @@ bench: build
 bench-gpu:
 	python3 -m benchmarks.adder_conv_gpu
 
-# The same op library built with Bazel (offline, Debian's Bazel 4, installed by the
-# script when missing), and the op tests run against it. An empty path must fail,
-# not fall back to the pip-built library.
+# The same op library and LiteRT op built with Bazel (offline, Debian's Bazel 4,
+# installed by the script when missing), and the op and LiteRT tests run against
+# them. An empty path must fail, not fall back to the pip-built libraries.
 bazel-build: $(DEPS)
 	lib=$$(custom_ops/bazel_build.sh $(PY)) && lib=$$(echo "$$lib" | tail -n 1) && test -f "$$lib" && \
-	ADDERNET_TF_LIBRARY="$$lib" $(PY) -m pytest -q tests/ops
+	ADDERNET_TF_LIBRARY="$$lib" ADDERNET_TF_LITERT_LIBRARY="$$(dirname "$$lib")/_adder_litert.so" \
+	$(PY) -m pytest -q tests/ops tests/lite
 
 clean:
 	rm -rf build $(LIB) addernet_tf/lite/_adder_litert.so *.egg-info

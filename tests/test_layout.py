@@ -19,7 +19,8 @@ _WALK = """
 import importlib, json, pkgutil, sys
 import addernet_tf
 names = [m.name for m in pkgutil.walk_packages(addernet_tf.__path__, "addernet_tf.")
-         if not m.name.endswith(("_child", "._adder_ops"))]  # tf_keras / LiteRT scripts; the op .so
+         if not m.name.endswith(("_child", "._adder_ops", "._adder_litert"))]
+# (tf_keras / LiteRT scripts; the op and LiteRT libraries, loaded by path, not imported)
 for name in names:
     importlib.import_module(name)
 print(json.dumps({

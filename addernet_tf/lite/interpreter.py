@@ -11,7 +11,8 @@ import numpy as np
 __all__ = ["Interpreter", "library_path", "load_error", "kernel_target"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_LIBRARY = os.path.join(_HERE, "_adder_litert.so")
+# ADDERNET_TF_LITERT_LIBRARY picks another build (Bazel's, an AVX2-only one).
+_LIBRARY = os.environ.get("ADDERNET_TF_LITERT_LIBRARY") or os.path.join(_HERE, "_adder_litert.so")
 # LiteRtElementType codes (litert/c/litert_model_types.h) the runner takes.
 _DTYPES = {1: np.dtype(np.float32), 2: np.dtype(np.int32), 3: np.dtype(np.uint8),
            9: np.dtype(np.int8)}
@@ -23,7 +24,8 @@ _state = {"library": None, "error": None}
 
 
 def library_path():
-    """The runner library's path (built with the op library by `pip install` / setup.py)."""
+    """The runner library's path (built with the op library by `pip install` / setup.py,
+    or `$ADDERNET_TF_LITERT_LIBRARY`)."""
     return _LIBRARY
 
 
