@@ -75,6 +75,7 @@ demo: build
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=saved_model --out=$(DEMO)/export/saved_model
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite --out=$(DEMO)/export/student.tflite
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_int8 --out=$(DEMO)/export/student_int8.tflite
+	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_adder --out=$(DEMO)/export/student_adder.tflite
 
 # cnn, ann, kd and pkkd, 3 seeds each, on 5,000 real CIFAR-10 images (a folder
 # beside the project); resumes if interrupted; study.md and report/ in STUDY.
@@ -88,6 +89,8 @@ study: build
 bench: build
 	$(PY) -m benchmarks.adder_conv
 	$(PY) -m benchmarks.train_step
+	$(PY) -m benchmarks.deploy
+	$(PY) -m benchmarks.int8_sad
 
 # On a machine with a GPU, CuPy or PyTorch, and nvcc (no TensorFlow needed):
 # the CUDA kernels against cuDNN. Plain python3, not the venv.
