@@ -52,11 +52,10 @@ def rules(values):
 def report(result):
     """`export`'s result in sentences."""
     size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
-    ops = " (compiled adder op)" if result.get("op") == "compiled" else ""
-    if result["format"] == "tflite_adder":
-        ops = " (adder custom op)"
+    kind = "adder custom op" if result["format"] == "tflite_adder" else "compiled adder op"
+    ops = f" ({kind})" if result.get("op") == "compiled" or "max_abs_diff" in result else ""
     if result.get("formulation", "exact") != "exact":
-        ops = f" (compiled adder op, {result['formulation']})"
+        ops = f" ({kind}, {result['formulation']})"
     lines = [f"wrote {result['format']}{ops} to {result['path']}{size}: {result['input']} "
              f"images (0..255) in, {result['output']} probabilities out"]
     if "max_abs_diff" in result:

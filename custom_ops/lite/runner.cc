@@ -104,10 +104,22 @@ static int Open(AddernetLiteRunner* r, const char* path, int num_threads, char* 
   ADDERNET_CHECK(LiteRtSetOptionsHardwareAccelerators(r->options, kLiteRtHwAcceleratorCpu));
   // The builtin ops' thread count: the CPU accelerator reads a TOML payload.
   char* toml = static_cast<char*>(std::malloc(32));
+  if (toml == nullptr) {
+    SetError(error, error_size, "out of memory");
+    return -1;
+  }
   std::snprintf(toml, 32, "num_threads = %d\n", num_threads);
   LiteRtOpaqueOptions cpu;
-  ADDERNET_CHECK(LiteRtCreateOpaqueOptions("xnnpack", toml, std::free, &cpu));
-  ADDERNET_CHECK(LiteRtAddOpaqueOptions(r->options, cpu));
+  if (LiteRtCreateOpaqueOptions("xnnpack", toml, std::free, &cpu) != kLiteRtStatusOk) {
+    std::free(toml);
+    SetError(error, error_size, "LiteRtCreateOpaqueOptions failed");
+    return -1;
+  }
+  if (LiteRtAddOpaqueOptions(r->options, cpu) != kLiteRtStatusOk) {
+    LiteRtDestroyOpaqueOptions(cpu);  // frees the payload too
+    SetError(error, error_size, "LiteRtAddOpaqueOptions failed");
+    return -1;
+  }
   ADDERNET_CHECK(AddernetLiteRtRegister(r->options, r->kernel));
   ADDERNET_CHECK(LiteRtCreateCompiledModel(r->env, r->model, r->options, &r->compiled));
   LiteRtSignature signature;

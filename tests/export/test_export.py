@@ -585,6 +585,27 @@ def test_cnn_run_exports_with_conv_layers(tmp_path, test_split):
     assert error <= 1e-5
 
 
+def test_report_names_the_adder_custom_op_and_its_parity():
+    result = {"format": "tflite_adder", "path": "/x/m.tflite", "bytes": 99, "input": "uint8",
+              "output": "float32", "formulation": "max_identity", "eval_images": 360,
+              "max_abs_diff": 4.4e-6, "agreement": 1.0}
+    text = export_cli.report(result)
+    assert "wrote tflite_adder (adder custom op, max_identity)" in text
+    assert "max |probability difference| 4.40e-06, top-1 agreement 100.00%" in text
+    result["formulation"] = "exact"
+    assert "wrote tflite_adder (adder custom op) to" in export_cli.report(result)
+
+
+def test_tflite_adder_that_disagrees_with_the_student_is_not_written(run_dir, tmp_path,
+                                                                     monkeypatch):
+    real = litert.probabilities
+    monkeypatch.setattr(litert, "probabilities", lambda *a, **k: real(*a, **k)[:, ::-1])
+    out = tmp_path / "wrong.tflite"
+    with pytest.raises(RuntimeError, match="differ from the student's by up to .* not written"):
+        export.export_tflite_adder(run_dir, out, eval_images=20)
+    assert not out.exists()
+
+
 def test_report_sentences():
     result = {"format": "tflite_int8", "path": "/x/m.tflite", "bytes": 1234,
               "input": "uint8 [N, 8, 8, 3]", "output": "float32 [N, 10]",
