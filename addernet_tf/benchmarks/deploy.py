@@ -43,8 +43,9 @@ def define_flags(flag_values):
 
 
 def _train(model_dir, method, image_size, steps):
-    from addernet_tf.trainers import flags as trainer_flags  # pylint: disable=import-outside-toplevel
-    from addernet_tf.trainers import pkkd  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel  (training code only when the benchmark trains)
+    from addernet_tf.trainers import flags as trainer_flags
+    from addernet_tf.trainers import pkkd
     values = flags.FlagValues()
     trainer_flags.define_flags(values)
     values(["pkkd"])

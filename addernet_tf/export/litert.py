@@ -43,4 +43,5 @@ def probabilities(model_path, images, workdir, runner="interpreter"):
     hint = (f"; {len(names)} int8 tensors had a zero range in calibration (e.g. {names[0]!r}): a "
             "ReLU that never fires on the calibration images does this, so train the student "
             "longer or calibrate on more images") if names else ""
-    raise RuntimeError(f"the TFLite interpreter {failure} running {os.path.basename(os.fspath(model_path))}{hint}")
+    name = os.path.basename(os.fspath(model_path))
+    raise RuntimeError(f"the TFLite interpreter {failure} running {name}{hint}")

@@ -38,6 +38,11 @@ def _is_adder(model, op):
     return code.customCode is not None and code.customCode.decode() == OP_NAME
 
 
+def _attrs(op):
+    """An adder op's attributes: the converter's flexbuffer options, decoded."""
+    return flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
+
+
 def adder_ops(flatbuffer):
     """The adder ops of a .tflite model: one dict per op, in graph order.
 
@@ -49,9 +54,8 @@ def adder_ops(flatbuffer):
     for index, graph in enumerate(model.subgraphs):
         for op in graph.operators:
             if _is_adder(model, op):
-                attrs = flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions is not None else {}
                 found.append({"subgraph": index, "inputs": [int(i) for i in op.inputs],
-                              "attrs": attrs})
+                              "attrs": _attrs(op)})
     return found
 
 
@@ -97,8 +101,7 @@ def _add_geometry(model):
                 raise ValueError(f"{OP_NAME} has {len(op.inputs)} inputs, expected 2 "
                                  "(was this model finalized already?)")
             x, f = (graph.tensors[int(i)] for i in op.inputs)
-            shape = _geometry(flexbuffers.Loads(bytes(op.customOptions)) if op.customOptions
-                              is not None else {}, x.shape, f.shape)
+            shape = _geometry(_attrs(op), x.shape, f.shape)
             buffer = schema.BufferT()
             buffer.data = np.zeros(int(np.prod(shape)), np.uint8)
             model.buffers.append(buffer)

@@ -140,8 +140,9 @@ class Interpreter:
             raise ValueError(f"`inputs` must be {self.input_dtype}, got {inputs.dtype}")
         if inputs.ndim != len(self.input_shape) or inputs.shape[1:] != self.input_shape[1:] \
                 or inputs.shape[0] < 1:
-            raise ValueError(f"`inputs` must have shape [N, {', '.join(map(str, self.input_shape[1:]))}]"
-                             f" with N >= 1, got {list(inputs.shape)}")
+            dims = ", ".join(map(str, self.input_shape[1:]))
+            raise ValueError(f"`inputs` must have shape [N, {dims}] with N >= 1, got "
+                             f"{list(inputs.shape)}")
         inputs = np.ascontiguousarray(inputs)
         error = ctypes.create_string_buffer(_ERROR_SIZE)
         with self._call_lock:
