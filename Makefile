@@ -76,6 +76,7 @@ demo: build
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite --out=$(DEMO)/export/student.tflite
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_int8 --out=$(DEMO)/export/student_int8.tflite
 	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_adder --out=$(DEMO)/export/student_adder.tflite
+	$(PY) -m addernet_tf.export --model_dir=$(DEMO) --format=tflite_adder_int8 --out=$(DEMO)/export/student_adder_int8.tflite
 
 # cnn, ann, kd and pkkd, 3 seeds each, on 5,000 real CIFAR-10 images (a folder
 # beside the project); resumes if interrupted; study.md and report/ in STUDY.

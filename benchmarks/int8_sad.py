@@ -1,15 +1,16 @@
 # Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
-"""An int8 adder layer with (v)psadbw vs the float forward kernel: the investigation of issue 16.
+"""The LiteRT op's int8 adder kernel (psadbw) vs the float forward kernel, one layer.
 
     python -m benchmarks.int8_sad [--batch 16] [--repeats 7] [--json]
 
 Builds benchmarks/int8_sad.cc with g++ for this machine (`ADDERNET_TF_MARCH`
 as for the op library; x86-64-v3 gives the AVX2 form) and runs it on the
 stride-1 3x3 layers of ResNet-20 (CIFAR, 32 px), one thread. Each run checks
-the int8 sums against a scalar loop before timing, then prints seconds of the
-float exact kernel, the float max-identity kernel and the int8 psadbw kernel
-on the same layer, and their ratios (float / int8 > 1: int8 is faster). No
-TensorFlow: it measures the arithmetic alone, not an int8 model.
+the int8 outputs (custom_ops/cc/kernels/adder_conv2d_int8.h) against a scalar
+loop before timing, then prints seconds of the float exact kernel, the float
+max-identity kernel and the int8 kernel on the same layer, and their ratios
+(float / int8 > 1: int8 is faster). No TensorFlow: it measures the
+arithmetic alone, not an int8 model (`python -m benchmarks.deploy` does).
 """
 
 import argparse

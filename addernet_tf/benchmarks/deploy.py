@@ -11,7 +11,8 @@ CompiledModel on the CPU through `addernet_tf.lite.Interpreter` (the same
 runtime for both networks; builtin ops go to XNNPACK), at batch 1 and 16
 with 1 and 2 threads. Each cell is ANN time / CNN time, best of `--repeats`
 rounds in which the two alternate. The CNN has no adder layers, so its
-`tflite_adder` file is its `tflite` file. File sizes are printed too.
+`tflite_adder` file is its `tflite` file and its `tflite_adder_int8` file
+its `tflite_int8` one. File sizes are printed too.
 """
 
 import json
@@ -25,10 +26,14 @@ from absl import flags
 
 from addernet_tf import cli, export, lite
 
-FORMATS = ("tflite", "tflite_int8", "tflite_adder", "tflite_adder:max_identity")
+FORMATS = ("tflite", "tflite_int8", "tflite_adder", "tflite_adder:max_identity",
+           "tflite_adder_int8")
 BATCHES = (1, 16)
 THREADS = (1, 2)
 MIN_SECONDS = 0.2  # per timed call: enough model runs to cover the timer's noise
+# The CNN file each custom-op format is compared with (a CNN has no adder layers).
+_CNN_TWIN = {"tflite_adder": "tflite", "tflite_adder:max_identity": "tflite",
+             "tflite_adder_int8": "tflite_int8"}
 
 
 def define_flags(flag_values):
@@ -62,7 +67,7 @@ def _export(run, name, workdir, tag):
     format_name, _, formulation = name.partition(":")
     out = os.path.join(workdir, f"{tag}_{name.replace(':', '_')}.tflite")
     kwargs = {}
-    if format_name == "tflite_int8":
+    if format_name in ("tflite_int8", "tflite_adder_int8"):
         kwargs = dict(calibration_images=200, eval_images=200)
     elif format_name == "tflite_adder":
         kwargs = dict(formulation=formulation or "exact", eval_images=200)
@@ -109,7 +114,7 @@ def main(argv=None):
         files, exports = {}, {}
         for name in FORMATS:
             ann = _export(ann_run, name, workdir, "ann")
-            cnn = (files["tflite"][1] if name.startswith("tflite_adder")
+            cnn = (files[_CNN_TWIN[name]][1] if name in _CNN_TWIN
                    else _export(cnn_run, name, workdir, "cnn")["path"])
             files[name] = (ann["path"], cnn)
             exports[name] = {k: v for k, v in ann.items()
@@ -124,15 +129,17 @@ def main(argv=None):
                     cells.append(dict(format=name, batch=batch, threads=threads,
                                       ann_over_cnn=ann_s / cnn_s, ann_ms=ann_s * 1e3,
                                       cnn_ms=cnn_s * 1e3))
-    result = dict(kernel_target=lite.kernel_target(), image_size=image_size, cells=cells,
-                  exports=exports, repeats=args.repeats)
+    result = dict(kernel_target=lite.kernel_target(),
+                  int8_kernel_target=lite.kernel_target(int8=True), image_size=image_size,
+                  cells=cells, exports=exports, repeats=args.repeats)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return result
     print(f"ResNet-20 ANN vs CNN, {image_size}x{image_size}x3, LiteRT CompiledModel (CPU), "
-          f"adder kernels: {result['kernel_target']}; best of {args.repeats} alternating rounds")
+          f"adder kernels: {result['kernel_target']}, int8 {result['int8_kernel_target']}; best "
+          f"of {args.repeats} alternating rounds")
     print("ratios are ANN time / CNN time, each file against the CNN exported the same way "
-          "(tflite_adder: the CNN's tflite file)")
+          "(tflite_adder: the CNN's tflite file; tflite_adder_int8: its tflite_int8 file)")
     header = "".join(f"  b{b} t{t}" for b in BATCHES for t in THREADS)
     print(f"{'format':<28}{header}   ANN MB   CNN MB")
     for name in FORMATS:

@@ -23,12 +23,13 @@ def define_flags():
                       "on CPUs, rounded differently).")
     flags.DEFINE_string("out", None, "Where to write: a directory for saved_model, a .tflite "
                         "file otherwise (its parent directory must exist).")
-    flags.DEFINE_integer("calibration_images", 200, "tflite_int8: train images to calibrate "
-                         "on.", lower_bound=1)
-    flags.DEFINE_integer("eval_images", 1000, "tflite_int8, tflite_adder: test images on "
-                         "which the file and the float student are compared.", lower_bound=1)
-    flags.DEFINE_string("data_dir", None, "tflite_int8, tflite_adder: the tfds data directory, "
-                        "if not the run's own.")
+    flags.DEFINE_integer("calibration_images", 200, "tflite_int8, tflite_adder_int8: train "
+                         "images to calibrate on.", lower_bound=1)
+    flags.DEFINE_integer("eval_images", 1000, "tflite_int8, tflite_adder, tflite_adder_int8: "
+                         "test images on which the file and the float student are compared.",
+                         lower_bound=1)
+    flags.DEFINE_string("data_dir", None, "tflite_int8, tflite_adder, tflite_adder_int8: the "
+                        "tfds data directory, if not the run's own.")
     flags.DEFINE_boolean("json", False, "Print the result as one JSON line (the dict `export` "
                          "returns) instead of sentences.")
 
@@ -52,8 +53,10 @@ def rules(values):
 def report(result):
     """`export`'s result in sentences."""
     size = f", {result['bytes']:,} bytes" if "bytes" in result else ""
-    kind = "adder custom op" if result["format"] == "tflite_adder" else "compiled adder op"
-    ops = f" ({kind})" if result.get("op") == "compiled" or "max_abs_diff" in result else ""
+    kind = ("adder custom op" if result["format"].startswith("tflite_adder")
+            else "compiled adder op")
+    ops = (f" ({kind})" if result.get("op") == "compiled"
+           or result["format"].startswith("tflite_adder") else "")
     if result.get("formulation", "exact") != "exact":
         ops = f" ({kind}, {result['formulation']})"
     lines = [f"wrote {result['format']}{ops} to {result['path']}{size}: {result['input']} "
@@ -83,7 +86,7 @@ def main(values):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines while saving
     kwargs = ({"op": values.op, "formulation": values.formulation}
               if values.format == "saved_model" else {})
-    if values.format == "tflite_int8":
+    if values.format in ("tflite_int8", "tflite_adder_int8"):
         kwargs = dict(calibration_images=values.calibration_images,
                       eval_images=values.eval_images, data_dir=values.data_dir)
     if values.format == "tflite_adder":

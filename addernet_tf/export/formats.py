@@ -9,15 +9,16 @@ import numpy as np
 from addernet_tf import _atomic, _validate, lite
 from addernet_tf._validate import positive_int
 from addernet_tf.export import litert, serving
-from addernet_tf.export.int8 import floor_activation_scales, int8_friendly
+from addernet_tf.export.int8 import adder_layers, floor_activation_scales, int8_friendly
 from addernet_tf.export.run import open_run, uint8_images
 from addernet_tf.layers import Adder2D
+from addernet_tf.lite import int8 as lite_int8
 from addernet_tf.ops import _loader
 
 __all__ = ["FORMATS", "OPS", "check_out", "export_saved_model", "export_tflite",
-           "export_tflite_adder", "export"]
+           "export_tflite_adder", "export_tflite_adder_int8", "export"]
 
-FORMATS = ("saved_model", "tflite", "tflite_int8", "tflite_adder")
+FORMATS = ("saved_model", "tflite", "tflite_int8", "tflite_adder", "tflite_adder_int8")
 # How a SavedModel computes the adder layers: TensorFlow's builtin ops (portable,
 # the default) or the compiled `Addernet>AdderConv2D` (needs the op library).
 OPS = ("builtin", "compiled")
@@ -156,31 +157,46 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
     for name, value in (("calibration_images", calibration_images),
                         ("eval_images", eval_images)):
         positive_int(value, name)
-    student, model, info = open_run(model_dir)
-    result = _described(format_name, out, info)
+    run = open_run(model_dir)
+    result = _described(format_name, out, run.info)
     with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
         if not int8:
-            flatbuffer = serving.to_tflite(model, info, workdir)
+            flatbuffer = serving.to_tflite(run.builtin, run.info, workdir)
         else:
-            data_dir = info.data_dir if data_dir is None else data_dir
-            calibration, _ = uint8_images(info, "train", calibration_images, data_dir)
-            flatbuffer, raised = floor_activation_scales(
-                serving.to_tflite(int8_friendly(model), info, workdir, calibration))
-            candidate = os.path.join(workdir, "model.tflite")
-            with open(candidate, "wb") as f:
-                f.write(flatbuffer)
-            images, labels = uint8_images(info, "test", eval_images, data_dir)
-            quantized = litert.probabilities(candidate, images, workdir).argmax(-1)
-            reference = student.predict(serving.normalize(images, info), batch_size=litert.CHUNK,
-                                        verbose=0).argmax(-1)
-            result.update(calibration_images=len(calibration), eval_images=len(images),
-                          widened_ranges=raised,
-                          agreement=float(np.mean(quantized == reference)),
-                          int8_accuracy=float(np.mean(quantized == labels)),
-                          float_accuracy=float(np.mean(reference == labels)))
+            flatbuffer, measured = _int8_model(run, workdir, calibration_images, eval_images,
+                                               data_dir, adder_op=False)
+            result.update(measured)
     _atomic.write_bytes(out, flatbuffer)
     result["bytes"] = len(flatbuffer)
     return result
+
+
+def _int8_model(run, workdir, calibration_images, eval_images, data_dir, adder_op):
+    """A calibrated full-integer .tflite of the run's student and how it agrees with the float one.
+
+    With `adder_op` each adder layer is the int8 custom op (`lite.int8`),
+    run by `addernet_tf.lite.Interpreter`; otherwise builtin ops.
+    """
+    data_dir = run.info.data_dir if data_dir is None else data_dir
+    calibration, _ = uint8_images(run.info, "train", calibration_images, data_dir)
+    friendly = int8_friendly(run.builtin)
+    flatbuffer, raised = floor_activation_scales(
+        serving.to_tflite(friendly, run.info, workdir, calibration))
+    if adder_op:
+        flatbuffer = lite.finalize(lite_int8.fuse_adders(flatbuffer, adder_layers(friendly)))
+    candidate = os.path.join(workdir, "model.tflite")
+    with open(candidate, "wb") as f:
+        f.write(flatbuffer)
+    images, labels = uint8_images(run.info, "test", eval_images, data_dir)
+    quantized = litert.probabilities(candidate, images, workdir,
+                                     runner="adder" if adder_op else "interpreter").argmax(-1)
+    reference = run.student.predict(serving.normalize(images, run.info),
+                                    batch_size=litert.CHUNK, verbose=0).argmax(-1)
+    return flatbuffer, dict(calibration_images=len(calibration), eval_images=len(images),
+                            widened_ranges=raised,
+                            agreement=float(np.mean(quantized == reference)),
+                            int8_accuracy=float(np.mean(quantized == labels)),
+                            float_accuracy=float(np.mean(reference == labels)))
 
 
 def export_tflite_adder(model_dir, out, formulation="exact", eval_images=200, data_dir=None):
@@ -250,13 +266,51 @@ def export_tflite_adder(model_dir, out, formulation="exact", eval_images=200, da
     return result
 
 
+def export_tflite_adder_int8(model_dir, out, calibration_images=200, eval_images=1000,
+                             data_dir=None):
+    """Writes a run's student as a full-integer TFLite model with the int8 adder custom op.
+
+    `export_tflite(int8=True)`'s model (same calibration, same interface),
+    with each adder layer's builtin ops replaced by one int8
+    `Addernet>AdderConv2D` (`addernet_tf.lite.int8`: sums of |x − w| on
+    bytes, psadbw on x86). It runs where the op is registered, as
+    `tflite_adder` files do, and is checked there against the float student.
+
+    Args and Returns: as `export_tflite(int8=True)`; "format" is
+      "tflite_adder_int8".
+
+    Raises:
+      ValueError: a bad argument, `model_dir` or `out`, missing data, the
+        LiteRT runner not available, or a model whose adder layers cannot be
+        fused (an adder scope the converter merged with its neighbours).
+      RuntimeError: LiteRT cannot run the model.
+    """
+    out = check_out(out, "tflite_adder_int8")
+    for name, value in (("calibration_images", calibration_images),
+                        ("eval_images", eval_images)):
+        positive_int(value, name)
+    if lite.load_error() is not None:
+        raise ValueError(f"tflite_adder_int8 needs the LiteRT adder runner: {lite.load_error()}")
+    run = open_run(model_dir)
+    result = _described("tflite_adder_int8", out, run.info)
+    with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
+        flatbuffer, measured = _int8_model(run, workdir, calibration_images, eval_images,
+                                           data_dir, adder_op=True)
+    result.update(measured)
+    _atomic.write_bytes(out, flatbuffer)
+    result["bytes"] = len(flatbuffer)
+    return result
+
+
 def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-builtin
     """`export_saved_model` or `export_tflite` by `format` (one of `FORMATS`).
 
     `kwargs` go to `export_saved_model` (op, formulation) for "saved_model",
     to `export_tflite` (calibration_images, eval_images, data_dir) for
-    "tflite_int8" and to `export_tflite_adder` (formulation, eval_images,
-    data_dir) for "tflite_adder". Returns that function's dict.
+    "tflite_int8", to `export_tflite_adder` (formulation, eval_images,
+    data_dir) for "tflite_adder" and to `export_tflite_adder_int8`
+    (calibration_images, eval_images, data_dir) for "tflite_adder_int8".
+    Returns that function's dict.
     """
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -267,6 +321,8 @@ def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-built
         return export_saved_model(model_dir, out, **kwargs)
     if format == "tflite_adder":
         return export_tflite_adder(model_dir, out, **kwargs)
+    if format == "tflite_adder_int8":
+        return export_tflite_adder_int8(model_dir, out, **kwargs)
     if format == "tflite" and kwargs:
         raise ValueError(f"tflite takes no options, got {sorted(kwargs)}")
     return export_tflite(model_dir, out, int8=format == "tflite_int8", **kwargs)

@@ -5,10 +5,11 @@ import keras
 import numpy as np
 
 from addernet_tf.layers import Adder2D, Tap
+from addernet_tf.lite.int8 import SCOPE
 from addernet_tf.ops import geometry
 
-__all__ = ["CenteredAdder", "batch_norm_after", "int8_friendly", "MIN_ACTIVATION_SCALE",
-           "floor_activation_scales"]
+__all__ = ["CenteredAdder", "batch_norm_after", "int8_friendly", "adder_layers",
+           "MIN_ACTIVATION_SCALE", "floor_activation_scales"]
 
 MIN_ACTIVATION_SCALE = 1e-6
 """int8 step (real units) below which an activation's calibrated range counts as empty."""
@@ -26,8 +27,9 @@ class CenteredAdder(keras.layers.Layer):
     `[N, OH, OW, filters]`, as the `Adder2D` it copies.
     """
 
-    def __init__(self, filters, kernel_size, strides, padding, **kwargs):
+    def __init__(self, filters, kernel_size, strides, padding, index=0, **kwargs):
         super().__init__(**kwargs)
+        self.index = index
         self.filters = filters
         self.kernel_size = tuple(kernel_size)
         self.strides = tuple(strides)
@@ -35,11 +37,11 @@ class CenteredAdder(keras.layers.Layer):
         self.center = np.zeros([filters], np.float32)
 
     @classmethod
-    def like(cls, layer):
+    def like(cls, layer, index=0):
         if layer.data_format != "channels_last":
             raise ValueError(f"int8 export supports channels_last adder layers, got "
                              f"{layer.data_format!r} in {layer.name!r}")
-        return cls(layer.filters, layer.kernel_size, layer.strides, layer.padding,
+        return cls(layer.filters, layer.kernel_size, layer.strides, layer.padding, index,
                    name=layer.name)
 
     def build(self, input_shape):
@@ -48,8 +50,10 @@ class CenteredAdder(keras.layers.Layer):
             trainable=False)
 
     def call(self, inputs):
-        return geometry.centered_adder(inputs, self.kernel, self.center, self.kernel_size,
-                                       self.strides, self.padding)
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        with tf.name_scope(SCOPE.format(self.index)):
+            return geometry.centered_adder(inputs, self.kernel, self.center, self.kernel_size,
+                                           self.strides, self.padding)
 
     def compute_output_shape(self, input_shape):
         return geometry.output_shape(input_shape, self.filters, self.kernel_size, self.strides,
@@ -90,11 +94,16 @@ def batch_norm_after(model):
 def int8_friendly(model):
     """A copy of `model` with each adder layer a `CenteredAdder` and its BN's mean moved in.
 
-    Adder layers not followed by a BatchNormalization keep a zero center.
+    Adder layers not followed by a BatchNormalization keep a zero center. The
+    k-th adder layer (depth first, as `_flatten_layers` lists them) becomes
+    the `CenteredAdder` of index k.
     """
+    adders = [layer.name for layer in model._flatten_layers()  # pylint: disable=protected-access
+              if isinstance(layer, Adder2D)]
+
     def clone(layer):
         if isinstance(layer, Adder2D):
-            return CenteredAdder.like(layer)
+            return CenteredAdder.like(layer, adders.index(layer.name))
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
@@ -107,6 +116,17 @@ def int8_friendly(model):
         # The adder now outputs A − mean, so its BN normalizes around 0.
         copy.get_layer(bn.name).moving_mean.assign(np.zeros_like(mean, np.float32))
     return copy
+
+
+def adder_layers(friendly):
+    """What `lite.int8.fuse_adders` needs of each `CenteredAdder` of `friendly`, by index."""
+    flat = friendly._flatten_layers()  # pylint: disable=protected-access
+    layers = sorted((layer for layer in flat if isinstance(layer, CenteredAdder)),
+                    key=lambda layer: layer.index)
+    return [{"kernel": layer.kernel.numpy(), "center": layer.center, "strides": layer.strides,
+             "paddings": geometry.layer_paddings(layer.padding, tuple(layer.input.shape[1:3]),
+                                                 layer.kernel_size, layer.strides)}
+            for layer in layers]
 
 
 def floor_activation_scales(flatbuffer, floor=MIN_ACTIVATION_SCALE):

@@ -61,6 +61,7 @@ def _library():
                 lib.AddernetLiteRunnerRun.argtypes = [p, p, ctypes.c_size_t, p, ctypes.c_size_t,
                                                       c, ctypes.c_size_t]
                 lib.AddernetLiteRunnerKernelTarget.restype = c
+                lib.AddernetLiteRtInt8KernelTarget.restype = c
                 _state["library"] = lib
     return _state["library"]
 
@@ -70,20 +71,21 @@ def load_error():
     return None if _library() is not None else _state["error"]
 
 
-def kernel_target():
-    """What the adder kernels of the LiteRT op were compiled for."""
+def kernel_target(int8=False):
+    """What the adder kernels of the LiteRT op were compiled for (float32, or `int8`)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(f"the LiteRT adder runner is not available: {_state['error']}")
-    return lib.AddernetLiteRunnerKernelTarget().decode()
+    target = lib.AddernetLiteRtInt8KernelTarget if int8 else lib.AddernetLiteRunnerKernelTarget
+    return target().decode()
 
 
 class Interpreter:
     """A .tflite model in LiteRT's CompiledModel (CPU), `Addernet>AdderConv2D` registered.
 
-    Runs `tflite_adder` files (`python -m addernet_tf.export
-    --format=tflite_adder`) and builtin-only ones alike. The model must have
-    one input and one output (float32, int32, int8 or uint8); the input's
+    Runs `tflite_adder` and `tflite_adder_int8` files (`python -m
+    addernet_tf.export --format=tflite_adder`) and builtin-only ones alike.
+    The model must have one input and one output (float32, int32, int8 or uint8); the input's
     first dimension (the batch) may change between calls. Calls are
     serialized; one Interpreter per thread runs in parallel.
 

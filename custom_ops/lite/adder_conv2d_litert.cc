@@ -4,6 +4,7 @@
 
 #include "custom_ops/lite/adder_conv2d_litert.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "custom_ops/cc/kernels/adder_conv2d_cpu.h"
+#include "custom_ops/cc/kernels/adder_conv2d_int8.h"
 #include "custom_ops/lite/thread_pool.h"
 #include "litert/c/litert_custom_op_kernel.h"
 #include "litert/c/litert_layout.h"
@@ -28,16 +30,22 @@
 struct PackedFilterCache {
   struct Entry {
     int64_t dims[4];
-    std::vector<float> raw, packed;
+    bool int8;
+    std::vector<uint8_t> raw;
+    std::vector<float> packed;         // float32 filters
+    std::vector<uint8_t> packed_int8;  // int8 filters
   };
   std::mutex mu;
-  std::map<const float*, std::shared_ptr<const Entry>> entries;
+  std::map<const void*, std::shared_ptr<const Entry>> entries;
 };
 
 struct AddernetLiteRtKernel {
   explicit AddernetLiteRtKernel(int threads) : pool(threads) {}
   addernet::lite::ThreadPool pool;
   PackedFilterCache filters;
+  // Why a node last failed (a static string), until taken: the runtime
+  // ignores the status a custom kernel returns.
+  std::atomic<const char*> error{nullptr};
 };
 
 namespace addernet {
@@ -54,7 +62,9 @@ struct Node {
 // The node's geometry from its inputs' shapes; false (and `why`) if they
 // break the op's rules.
 bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char** why) {
-  if (num_inputs != 3) return *why = "expects 3 inputs (x, filter, geometry)", false;
+  if (num_inputs != 3 && num_inputs != 4) {
+    return *why = "expects 3 inputs (x, filter, geometry) or, int8, 4 (+ requantization)", false;
+  }
   const LiteRtLayout &x = in[0], &f = in[1], &geo = in[2];
   if (x.rank != 4 || f.rank != 4) return *why = "x and filter must have rank 4", false;
   if (geo.rank != kGeometryRank) return *why = "geometry must have rank 7", false;
@@ -66,6 +76,9 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   }
   if (x.dimensions[3] != f.dimensions[2]) return *why = "x's channels != filter's", false;
   if (geo.dimensions[6] > 2) return *why = "unknown formulation", false;
+  if (num_inputs == 4 && (in[3].rank != 1 || in[3].dimensions[0] != f.dimensions[3] + 2)) {
+    return *why = "the requantization input must have shape [O + 2]", false;
+  }
   AdderConvGeometry& g = node->g;
   g.batch = x.dimensions[0];
   g.in_height = x.dimensions[1];
@@ -92,7 +105,7 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
 
 LiteRtStatus Init(void*, const void*, size_t) { return kLiteRtStatusOk; }
 
-LiteRtStatus GetOutputLayouts(void*, size_t num_inputs, const LiteRtLayout* in,
+LiteRtStatus GetOutputLayouts(void* user_data, size_t num_inputs, const LiteRtLayout* in,
                               size_t num_outputs, LiteRtLayout* out) {
   if (num_outputs != 1) return kLiteRtStatusErrorInvalidArgument;
   Node node;
@@ -101,6 +114,7 @@ LiteRtStatus GetOutputLayouts(void*, size_t num_inputs, const LiteRtLayout* in,
   out[0].rank = 4;
   if (!Describe(num_inputs, in, &node, &why)) {
     std::fprintf(stderr, "%s: %s\n", ADDERNET_LITERT_OP_NAME, why);
+    static_cast<AddernetLiteRtKernel*>(user_data)->error.store(why);
     // A shape the node can fill (with NaN): the runtime ignores our status.
     out[0].dimensions[0] = in[0].rank > 0 ? in[0].dimensions[0] : 1;
     for (int i = 1; i < 4; ++i) out[0].dimensions[i] = 1;
@@ -131,8 +145,11 @@ class Locked {
   void* data_ = nullptr;
 };
 
-LiteRtStatus Fail(LiteRtTensorBuffer output, const char* why) {
+// Records why the node failed and fills a float32 output with NaN (an int8
+// one keeps what it held: the kernel's error is how a caller learns of it).
+LiteRtStatus Fail(AddernetLiteRtKernel* kernel, LiteRtTensorBuffer output, const char* why) {
   std::fprintf(stderr, "%s: %s\n", ADDERNET_LITERT_OP_NAME, why);
+  kernel->error.store(why);
   LiteRtRankedTensorType type;
   size_t bytes = 0;
   if (LiteRtGetTensorBufferTensorType(output, &type) == kLiteRtStatusOk &&
@@ -149,66 +166,121 @@ LiteRtStatus Fail(LiteRtTensorBuffer output, const char* why) {
   return kLiteRtStatusErrorInvalidArgument;
 }
 
-// The packed form of `filter` for geometry `g`, packed now or found packed.
+// The packed form of `filter` (float32 or int8) for geometry `g`, packed now or found packed.
 std::shared_ptr<const PackedFilterCache::Entry> Packed(PackedFilterCache& cache,
                                                        const AdderConvGeometry& g,
-                                                       const float* filter) {
+                                                       const void* filter, bool int8) {
   const int64_t dims[4] = {g.kernel_height, g.kernel_width, g.in_channels, g.out_channels};
-  const size_t count = static_cast<size_t>(dims[0] * dims[1] * dims[2] * dims[3]);
+  const size_t bytes = static_cast<size_t>(dims[0] * dims[1] * dims[2] * dims[3]) *
+                       (int8 ? sizeof(int8_t) : sizeof(float));
   {
     std::lock_guard<std::mutex> lock(cache.mu);
     auto it = cache.entries.find(filter);
-    if (it != cache.entries.end() && std::memcmp(it->second->dims, dims, sizeof(dims)) == 0 &&
-        std::memcmp(it->second->raw.data(), filter, count * sizeof(float)) == 0) {
+    if (it != cache.entries.end() && it->second->int8 == int8 &&
+        std::memcmp(it->second->dims, dims, sizeof(dims)) == 0 &&
+        std::memcmp(it->second->raw.data(), filter, bytes) == 0) {
       return it->second;
     }
   }
   auto entry = std::make_shared<PackedFilterCache::Entry>();
   std::memcpy(entry->dims, dims, sizeof(dims));
-  entry->raw.assign(filter, filter + count);
-  entry->packed.resize(cpu::ForwardWorkspaceSize<float>(g));
-  cpu::PackedForwardFilter<float>(g, filter, entry->packed.data());
+  entry->int8 = int8;
+  const auto* raw = static_cast<const uint8_t*>(filter);
+  entry->raw.assign(raw, raw + bytes);
+  if (int8) {
+    entry->packed_int8.resize(static_cast<size_t>(int8::PackedFilterBytes(g)));
+    int8::PackFilter(g, static_cast<const int8_t*>(filter), entry->packed_int8.data());
+  } else {
+    entry->packed.resize(cpu::ForwardWorkspaceSize<float>(g));
+    cpu::PackedForwardFilter<float>(g, static_cast<const float*>(filter), entry->packed.data());
+  }
   std::lock_guard<std::mutex> lock(cache.mu);
   cache.entries[filter] = entry;
   return entry;
 }
 
+// The int8 path: x, filter and y int8, requantization float32 [O + 2] =
+// (s_x / s_y, x's zero point, bias[O]) (adder_conv2d_int8.h).
+LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void* x_data,
+                     const void* f_data, const float* requant, void* y_data) {
+  const AdderConvGeometry& g = node.g;
+  const float zero_point = requant[1];
+  if (!(zero_point >= -128.0f && zero_point <= 127.0f) || zero_point != std::floor(zero_point) ||
+      !std::isfinite(requant[0])) {
+    return kLiteRtStatusErrorInvalidArgument;
+  }
+  const auto entry = Packed(kernel->filters, g, f_data, /*int8=*/true);
+  thread_local std::vector<uint8_t> padded;
+  padded.resize(static_cast<size_t>(int8::InputWorkspaceBytes(g)));
+  const auto* x = static_cast<const int8_t*>(x_data);
+  kernel->pool(g.batch * int8::PaddedHeight(g), int8::PaddedWidth(g) * g.in_channels,
+               [&](int64_t begin, int64_t end) {
+                 int8::PadInputRows(g, x, static_cast<int>(zero_point), padded.data(), begin,
+                                    end);
+               });
+  const int8::Requantization rq{requant[0], requant + 2};
+  int8::AdderConv2DForwardInt8(g, padded.data(), entry->packed_int8.data(), rq,
+                               static_cast<int8_t*>(y_data), kernel->pool);
+  return kLiteRtStatusOk;
+}
+
 LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* inputs,
                  size_t num_outputs, LiteRtTensorBuffer* outputs) {
+  auto* kernel = static_cast<AddernetLiteRtKernel*>(user_data);
   if (num_outputs != 1) return kLiteRtStatusErrorInvalidArgument;
-  if (num_inputs != 3) return Fail(outputs[0], "expects 3 inputs (x, filter, geometry)");
-  LiteRtRankedTensorType types[4];
-  for (size_t i = 0; i < 3; ++i) {
+  if (num_inputs != 3 && num_inputs != 4) {
+    return Fail(kernel, outputs[0], "expects 3 inputs (x, filter, geometry) or, int8, 4");
+  }
+  LiteRtRankedTensorType types[5];
+  for (size_t i = 0; i < num_inputs; ++i) {
     if (LiteRtGetTensorBufferTensorType(inputs[i], &types[i]) != kLiteRtStatusOk) {
-      return Fail(outputs[0], "cannot read an input's type");
+      return Fail(kernel, outputs[0], "cannot read an input's type");
     }
   }
-  if (LiteRtGetTensorBufferTensorType(outputs[0], &types[3]) != kLiteRtStatusOk) {
-    return Fail(outputs[0], "cannot read the output's type");
+  LiteRtRankedTensorType& y_type = types[4];
+  if (LiteRtGetTensorBufferTensorType(outputs[0], &y_type) != kLiteRtStatusOk) {
+    return Fail(kernel, outputs[0], "cannot read the output's type");
   }
-  if (types[0].element_type != kLiteRtElementTypeFloat32 ||
-      types[1].element_type != kLiteRtElementTypeFloat32 ||
-      types[3].element_type != kLiteRtElementTypeFloat32) {
-    return Fail(outputs[0], "x, filter and y must be float32");
+  const bool int8 = num_inputs == 4;
+  const LiteRtElementType data_type = int8 ? kLiteRtElementTypeInt8 : kLiteRtElementTypeFloat32;
+  if (types[0].element_type != data_type || types[1].element_type != data_type ||
+      y_type.element_type != data_type) {
+    return Fail(kernel, outputs[0], int8 ? "with 4 inputs x, filter and y must be int8"
+                                 : "x, filter and y must be float32");
   }
-  const LiteRtLayout layouts[3] = {types[0].layout, types[1].layout, types[2].layout};
+  if (int8 && types[3].element_type != kLiteRtElementTypeFloat32) {
+    return Fail(kernel, outputs[0], "the requantization input must be float32");
+  }
+  LiteRtLayout layouts[4];
+  for (size_t i = 0; i < num_inputs; ++i) layouts[i] = types[i].layout;
   Node node;
   const char* why = nullptr;
-  if (!Describe(3, layouts, &node, &why)) return Fail(outputs[0], why);
-  const LiteRtLayout& y_layout = types[3].layout;
+  if (!Describe(num_inputs, layouts, &node, &why)) return Fail(kernel, outputs[0], why);
+  if (int8 && node.formulation != cpu::Formulation::kExact) {
+    return Fail(kernel, outputs[0], "the int8 op has one formulation, exact");
+  }
+  const LiteRtLayout& y_layout = y_type.layout;
   if (y_layout.rank != 4 || y_layout.dimensions[0] != node.g.batch ||
       y_layout.dimensions[1] != node.g.out_height || y_layout.dimensions[2] != node.g.out_width ||
       y_layout.dimensions[3] != node.g.out_channels) {
-    return Fail(outputs[0], "the output's shape does not follow from the inputs'");
+    return Fail(kernel, outputs[0], "the output's shape does not follow from the inputs'");
   }
   Locked x(inputs[0], kLiteRtTensorBufferLockModeRead);
   Locked f(inputs[1], kLiteRtTensorBufferLockModeRead);
   Locked y(outputs[0], kLiteRtTensorBufferLockModeWrite);
   if (x.data() == nullptr || f.data() == nullptr || y.data() == nullptr) {
-    return Fail(outputs[0], "cannot lock a tensor buffer");
+    return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
   }
-  auto* kernel = static_cast<AddernetLiteRtKernel*>(user_data);
-  const auto entry = Packed(kernel->filters, node.g, static_cast<const float*>(f.data()));
+  if (int8) {
+    Locked requant(inputs[3], kLiteRtTensorBufferLockModeRead);
+    if (requant.data() == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
+    if (RunInt8(kernel, node, x.data(), f.data(), static_cast<const float*>(requant.data()),
+                y.data()) != kLiteRtStatusOk) {
+      return Fail(kernel, outputs[0], "the requantization's zero point must be in [-128, 127]");
+    }
+    return kLiteRtStatusOk;
+  }
+  const auto entry = Packed(kernel->filters, node.g, f.data(), /*int8=*/false);
   const cpu::PackedForwardFilter<float> packed(node.g, const_cast<float*>(entry->packed.data()));
   const auto* in = static_cast<const float*>(x.data());
   auto* out = static_cast<float*>(y.data());
@@ -245,6 +317,12 @@ LiteRtStatus AddernetLiteRtRegister(LiteRtOptions options, AddernetLiteRtKernel*
                                        kernel);
 }
 
+const char* AddernetLiteRtKernelTakeError(AddernetLiteRtKernel* kernel) {
+  return kernel == nullptr ? nullptr : kernel->error.exchange(nullptr);
+}
+
 const char* AddernetLiteRtKernelTarget(void) { return addernet::cpu::KernelTarget(); }
+
+const char* AddernetLiteRtInt8KernelTarget(void) { return addernet::int8::kTarget; }
 
 }  // extern "C"

@@ -14,20 +14,28 @@
 // Link libaddernet_litert (addernet_tf/lite/_adder_litert.so) and LiteRT's
 // libLiteRt.so. The kernel must outlive every compiled model it is added to.
 //
-// The op, custom code "Addernet>AdderConv2D" version 1, NHWC float32:
+// The op, custom code "Addernet>AdderConv2D" version 1, NHWC, float32
+// (`tflite_adder`) or int8 (`tflite_adder_int8`):
 //   input 0  x         [N, H, W, C]
 //   input 1  filter    [KH, KW, C, O]   (a constant)
 //   input 2  geometry  int8, rank 7, shape [stride_h, stride_w, pad_top + 1,
 //                      pad_bottom + 1, pad_left + 1, pad_right + 1,
-//                      formulation + 1] (0 exact, 1 max identity); its
-//                      values are unused. The runtime gives a kernel its
-//                      inputs' shapes but not the node's options, so the
-//                      geometry travels as a shape.
+//                      formulation + 1] (0 exact, 1 max identity; int8:
+//                      exact only); its values are unused. The runtime
+//                      gives a kernel its inputs' shapes but not the node's
+//                      options, so the geometry travels as a shape.
+//   input 3  (int8 only) requantization, float32 [O + 2]: s_x / s_y, z_x,
+//                      bias[O] (python: addernet_tf.lite.int8).
 //   output 0 y         [N, OH, OW, O], OH = (H + pad_top + pad_bottom - KH)
-//                      / stride_h + 1 (likewise OW), y = -sum |x - filter|.
-// A node that breaks these rules writes why on stderr and outputs NaN in a
+//                      / stride_h + 1 (likewise OW). float32: y = -sum |x -
+//                      filter|; int8 (x and filter on one grid, pads at
+//                      z_x): y = clamp(round(bias[o] - s_x / s_y * sum |x -
+//                      filter|), -128, 127).
+// A node that breaks these rules writes why on stderr, records it in the
+// kernel (AddernetLiteRtKernelTakeError) and outputs NaN (float32) in a
 // [N, 1, 1, 1] stand-in shape, which fails the model's preparation wherever
-// a later op needs the real one (the runtime ignores a custom kernel's status).
+// a later op needs the real one (the runtime ignores a custom kernel's
+// status, so an app checks the kernel's error after each run).
 
 #ifndef ADDERNET_CUSTOM_OPS_LITE_ADDER_CONV2D_LITERT_H_
 #define ADDERNET_CUSTOM_OPS_LITE_ADDER_CONV2D_LITERT_H_
@@ -53,8 +61,14 @@ void AddernetLiteRtKernelDestroy(AddernetLiteRtKernel* kernel);
 // Adds the op to `options` (before LiteRtCreateCompiledModel).
 LiteRtStatus AddernetLiteRtRegister(LiteRtOptions options, AddernetLiteRtKernel* kernel);
 
-// What the kernels were compiled for, e.g. "avx512 (64-byte vectors, 32 registers)".
+// Why a node last failed since the previous call (a static string), or NULL;
+// taking it clears it.
+const char* AddernetLiteRtKernelTakeError(AddernetLiteRtKernel* kernel);
+
+// What the kernels were compiled for, e.g. "avx512 (64-byte vectors, 32 registers)"
+// (float32) and "avx512bw vpsadbw (64 byte pairs per instruction)" (int8).
 const char* AddernetLiteRtKernelTarget(void);
+const char* AddernetLiteRtInt8KernelTarget(void);
 
 #ifdef __cplusplus
 }

@@ -226,6 +226,11 @@ int AddernetLiteRunnerRun(AddernetLiteRunner* r, const void* input, size_t input
     SetError(error, error_size, Failed("LiteRtRunCompiledModel", status));
     return -1;
   }
+  // The runtime ignores a custom kernel's status; the kernel keeps it.
+  if (const char* why = AddernetLiteRtKernelTakeError(r->kernel)) {
+    SetError(error, error_size, std::string(ADDERNET_LITERT_OP_NAME) + ": " + why);
+    return -1;
+  }
   std::memcpy(output, r->out.data, out_bytes);
   return 0;
 }

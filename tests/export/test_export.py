@@ -325,6 +325,36 @@ def test_tflite_int8_agrees_with_float_student(run_dir, tmp_path, test_split, ke
     assert np.mean(top1 == labels) == pytest.approx(result["int8_accuracy"])
 
 
+def test_tflite_adder_int8_runs_the_int8_op_and_agrees_with_float_student(
+        run_dir, tmp_path, test_split, keras_logits):
+    out = tmp_path / "student_adder_int8.tflite"
+    proc, _ = _run_cli(f"--model_dir={run_dir}", "--format=tflite_adder_int8", f"--out={out}",
+                       "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["format"], result["path"]) == ("tflite_adder_int8", str(out))
+    assert (result["calibration_images"], result["eval_images"]) == (200, 360)
+    # The target: int8 top-1 agreement >= 97% on a trained student.
+    assert result["agreement"] >= 0.97, result
+    print(f"tflite_adder_int8 agreement {result['agreement']:.4f}, accuracy int8 "
+          f"{result['int8_accuracy']:.4f} / float {result['float_accuracy']:.4f}")
+    flatbuffer = out.read_bytes()
+    ops = lite.adder_ops(flatbuffer)
+    adders = [layer for layer in keras.models.load_model(
+        os.path.join(run_dir, "student.keras"), compile=False)._flatten_layers()
+        if type(layer).__name__ == "Adder2D"]
+    assert len(ops) == len(adders) > 0 and all(len(op["inputs"]) == 4 for op in ops)
+    # Checked again from the file: its top-1 against the student's logits.
+    images, labels = test_split
+    with lite.Interpreter(str(out), num_threads=2) as model:
+        probabilities = model(images)
+    top1 = probabilities.argmax(-1)
+    assert np.mean(top1 == keras_logits["builtin"].argmax(-1)) == pytest.approx(
+        result["agreement"], abs=2 / len(images))
+    assert np.mean(top1 == labels) == pytest.approx(result["int8_accuracy"])
+    print("report:", export_cli.report(result))
+
+
 def test_int8_form_of_the_adder_layers_matches_in_float(run_dir, test_split):
     student = export.load_student(run_dir)
     centered = int8.int8_friendly(student)
@@ -381,7 +411,7 @@ def test_cli_fails_with_one_line(tmp_path):
     assert proc.returncode == cli.USAGE
     assert "Traceback" not in proc.stderr
     assert own == ["export: --format=onnx: must be one of saved_model, tflite, tflite_int8, "
-                   "tflite_adder"], (
+                   "tflite_adder, tflite_adder_int8"], (
         proc.stderr[-2000:])
 
 

@@ -1,0 +1,227 @@
+# Copyright 2026 The addernet_tf Authors. Licensed under the Apache License 2.0.
+"""int8 adder convolutions as the custom op, in a calibrated full-integer .tflite.
+
+The TFLite converter calibrates int8 models in its own interpreter, which
+cannot load a custom op, so an int8 model is first converted with every
+adder layer as builtin ops (`export.int8.CenteredAdder`, each in the name
+scope `SCOPE.format(k)`), calibrated. `fuse_adders` then replaces each such
+scope's ops with one `Addernet>AdderConv2D` whose x and y are the scope's
+calibrated int8 input and output. The op's int8 arithmetic
+(custom_ops/cc/kernels/adder_conv2d_int8.h):
+
+    acc = Σ |x_q − w_q|,   y_q = clamp(round(bias[o] − (s_x / s_y)·acc), −128, 127)
+
+with the filter on x's grid (scale s_x, zero point z_x), so that x_q − w_q
+is (x − w) / s_x. A weight outside x's range [s_x(−128 − z_x), s_x(127 − z_x)]
+is clipped to its edge; since every x lies inside, |x − w| = |x − ŵ| + |w − ŵ|
+there exactly, and the clipped part moves into the bias:
+`bias[o] = z_y + (center[o] − Σ_clipped |w − ŵ|) / s_y`.
+"""
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from addernet_tf.lite import flatbuffer as fb
+
+__all__ = ["SCOPE", "quantize_adder", "fuse_adders"]
+
+SCOPE = "addernet_int8_adder_{}"
+"""The name scope of the k-th adder layer's builtin ops in the model to fuse."""
+
+_CUSTOM = 32  # BuiltinOperator.CUSTOM
+_INT8 = schema.TensorType.INT8
+_FLOAT32 = schema.TensorType.FLOAT32
+
+
+def quantize_adder(kernel, center, x_scale, x_zero_point, y_scale, y_zero_point):
+    """The int8 op's constants for one adder layer.
+
+    Args:
+      kernel: float `[KH, KW, C, O]`.
+      center: float `[O]`, added to `−Σ|x − w|` (zeros for a plain layer).
+      x_scale, x_zero_point: the int8 input's quantization.
+      y_scale, y_zero_point: the int8 output's.
+
+    Returns:
+      `(filter, requantization)`: int8 `[KH, KW, C, O]` on x's grid, and
+      float32 `[O + 2]` = (s_x / s_y, z_x, bias[O]).
+
+    Raises:
+      ValueError: a scale not positive and finite, or a zero point outside
+        [-128, 127].
+    """
+    for name, scale in (("x_scale", x_scale), ("y_scale", y_scale)):
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"`{name}` must be a positive finite float, got {scale!r}")
+    for name, zero in (("x_zero_point", x_zero_point), ("y_zero_point", y_zero_point)):
+        if int(zero) != zero or not -128 <= zero <= 127:
+            raise ValueError(f"`{name}` must be an int in [-128, 127], got {zero!r}")
+    kernel = np.asarray(kernel, np.float64)
+    grid = np.round(kernel / x_scale) + x_zero_point
+    filter_q = np.clip(grid, -128, 127)
+    clipped = np.where(grid != filter_q,
+                       np.abs(kernel - x_scale * (filter_q - x_zero_point)), 0.0)
+    bias = y_zero_point + (np.asarray(center, np.float64) - clipped.sum(axis=(0, 1, 2))) / y_scale
+    requantization = np.concatenate([[x_scale / y_scale, x_zero_point], bias]).astype(np.float32)
+    return filter_q.astype(np.int8), requantization
+
+
+def _name(tensor):
+    name = tensor.name
+    return name.decode() if isinstance(name, bytes) else str(name or "")
+
+
+def _constant(model, tensor):
+    data = model.buffers[tensor.buffer].data
+    return data is not None and len(data) > 0
+
+
+def _quantization(tensor, what):
+    q = tensor.quantization
+    if tensor.type != _INT8 or q is None or q.scale is None or len(q.scale) != 1:
+        raise ValueError(f"the adder's {what} {_name(tensor)!r} is not a per-tensor int8 tensor")
+    return float(q.scale[0]), int(q.zeroPoint[0])
+
+
+def _scope_ops(graph, k):
+    token = f"/{SCOPE.format(k)}/"
+    found = []
+    for index, op in enumerate(graph.operators):
+        parts = [_name(graph.tensors[int(t)]).split(";") for t in op.outputs]
+        inside = [token in part for names in parts for part in names]
+        if any(inside):
+            if not all(inside):
+                raise ValueError(f"adder layer {k}: the converter fused an op across its "
+                                 f"boundary ({[_name(graph.tensors[int(t)]) for t in op.outputs]})")
+            found.append(index)
+    return found
+
+
+def _boundary(model, graph, ops, k):
+    """The scope's one non-constant input tensor and one output read outside it."""
+    inside = set(ops)
+    produced = {int(t) for i in ops for t in graph.operators[i].outputs}
+    inputs = {int(t) for i in ops for t in graph.operators[i].inputs
+              if t >= 0 and int(t) not in produced and not _constant(model, graph.tensors[int(t)])}
+    read_outside = {int(t) for i, op in enumerate(graph.operators) if i not in inside
+                    for t in op.inputs if int(t) in produced}
+    read_outside |= produced & {int(t) for t in graph.outputs}
+    if len(inputs) != 1 or len(read_outside) != 1:
+        raise ValueError(f"adder layer {k}: expected one input and one output, found "
+                         f"{len(inputs)} and {len(read_outside)}")
+    return inputs.pop(), read_outside.pop()
+
+
+def _add_tensor(model, graph, name, array, tensor_type, shape=None, quantization=None):
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
+    model.buffers.append(buffer)
+    tensor = schema.TensorT()
+    tensor.shape = np.array(array.shape if shape is None else shape, np.int32)
+    tensor.type = tensor_type
+    tensor.buffer = len(model.buffers) - 1
+    tensor.name = name.encode()
+    if quantization is not None:
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale = [float(quantization[0])]
+        tensor.quantization.zeroPoint = [int(quantization[1])]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _opcode(model):
+    for index, code in enumerate(model.operatorCodes):
+        if code.customCode is not None and code.customCode.decode() == fb.OP_NAME:
+            return index
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = _CUSTOM
+    code.customCode = fb.OP_NAME.encode()
+    code.version = 1
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _prune(model, graph):
+    """Drops the tensors of subgraph 0 no op or graph edge uses; empties their buffers."""
+    used = {int(t) for op in graph.operators for t in [*op.inputs, *op.outputs] if t >= 0}
+    used |= {int(t) for t in [*graph.inputs, *graph.outputs]}
+    keep = sorted(used)
+    remap = {old: new for new, old in enumerate(keep)}
+    for index, tensor in enumerate(graph.tensors):
+        if index not in used:
+            model.buffers[tensor.buffer].data = None
+    graph.tensors = [graph.tensors[i] for i in keep]
+    for op in graph.operators:
+        op.inputs = np.array([remap[int(t)] if t >= 0 else -1 for t in op.inputs], np.int32)
+        op.outputs = np.array([remap[int(t)] for t in op.outputs], np.int32)
+    graph.inputs = np.array([remap[int(t)] for t in graph.inputs], np.int32)
+    graph.outputs = np.array([remap[int(t)] for t in graph.outputs], np.int32)
+    for signature in model.signatureDefs or []:
+        if signature.subgraphIndex == 0:
+            for edge in [*(signature.inputs or []), *(signature.outputs or [])]:
+                edge.tensorIndex = remap[int(edge.tensorIndex)]
+
+
+def fuse_adders(flatbuffer, layers):
+    """A calibrated int8 .tflite with each adder scope replaced by the int8 custom op.
+
+    Args:
+      flatbuffer: bytes of the full-integer model, its k-th adder layer's
+        builtin ops in the name scope `SCOPE.format(k)`.
+      layers: one dict per adder layer, k-th first: "kernel" (float
+        `[KH, KW, C, O]`), "center" (float `[O]`), "strides" (2 ints),
+        "paddings" ((top, bottom), (left, right)).
+
+    Returns:
+      the model's bytes, not yet `finalize`d (tensor data inline).
+
+    Raises:
+      ValueError: a layer's scope is missing, fused with ops outside it, has
+        other than one input and one output, or is not per-tensor int8; or
+        the model has more adder scopes than `layers`.
+    """
+    model = fb._model(flatbuffer)  # pylint: disable=protected-access
+    graph = model.subgraphs[0]
+    opcode = _opcode(model)
+    for k, layer in enumerate(layers):
+        ops = _scope_ops(graph, k)
+        if not ops:
+            raise ValueError(f"adder layer {k}: no ops in scope {SCOPE.format(k)!r}")
+        x, y = _boundary(model, graph, ops, k)
+        x_scale, x_zero = _quantization(graph.tensors[x], "input")
+        y_scale, y_zero = _quantization(graph.tensors[y], "output")
+        kernel = np.asarray(layer["kernel"])
+        filter_q, requantization = quantize_adder(kernel, layer["center"], x_scale, x_zero,
+                                                  y_scale, y_zero)
+        (top, bottom), (left, right) = layer["paddings"]
+        attrs = {"strides": list(layer["strides"]), "padding": "EXPLICIT",
+                 "explicit_paddings": [top, bottom, left, right]}
+        geometry = fb._geometry(  # pylint: disable=protected-access
+            attrs, graph.tensors[x].shape, kernel.shape)
+        name = SCOPE.format(k)
+        op = schema.OperatorT()
+        op.opcodeIndex = opcode
+        op.inputs = np.array([
+            x,
+            # The filter is on x's grid; saying so keeps the file self-describing.
+            _add_tensor(model, graph, f"{name}/filter", filter_q, _INT8,
+                        quantization=(x_scale, x_zero)),
+            _add_tensor(model, graph, f"{name}/adder_geometry",
+                        np.zeros(int(np.prod(geometry)), np.int8), _INT8, geometry),
+            _add_tensor(model, graph, f"{name}/requantization", requantization, _FLOAT32),
+        ], np.int32)
+        op.outputs = np.array([y], np.int32)
+        position = next(i for i in ops if y in {int(t) for t in graph.operators[i].outputs})
+        graph.operators[position] = op
+        removed = set(ops) - {position}
+        graph.operators = [o for i, o in enumerate(graph.operators) if i not in removed]
+    left = [_name(graph.tensors[int(t)]) for op in graph.operators if op.opcodeIndex != opcode
+            for t in op.outputs if "/" + SCOPE.format("") in _name(graph.tensors[int(t)])]
+    if left:
+        raise ValueError(f"{len(layers)} adder layers given, but the model has more adder "
+                         f"scopes ({left[0]!r})")
+    _prune(model, graph)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
