@@ -210,16 +210,18 @@ LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void*
     return kLiteRtStatusErrorInvalidArgument;
   }
   const auto entry = Packed(kernel->filters, g, f_data, /*int8=*/true);
+  // The caller's buffer; the pool's threads see it through `buffer` (a
+  // thread_local named in the lambda would be each worker's own, empty one).
   thread_local std::vector<uint8_t> padded;
   padded.resize(static_cast<size_t>(int8::InputWorkspaceBytes(g)));
+  uint8_t* buffer = padded.data();
   const auto* x = static_cast<const int8_t*>(x_data);
   kernel->pool(g.batch * int8::PaddedHeight(g), int8::PaddedWidth(g) * g.in_channels,
                [&](int64_t begin, int64_t end) {
-                 int8::PadInputRows(g, x, static_cast<int>(zero_point), padded.data(), begin,
-                                    end);
+                 int8::PadInputRows(g, x, static_cast<int>(zero_point), buffer, begin, end);
                });
   const int8::Requantization rq{requant[0], requant + 2};
-  int8::AdderConv2DForwardInt8(g, padded.data(), entry->packed_int8.data(), rq,
+  int8::AdderConv2DForwardInt8(g, buffer, entry->packed_int8.data(), rq,
                                static_cast<int8_t*>(y_data), kernel->pool);
   return kLiteRtStatusOk;
 }
@@ -276,7 +278,8 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
     if (requant.data() == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
     if (RunInt8(kernel, node, x.data(), f.data(), static_cast<const float*>(requant.data()),
                 y.data()) != kLiteRtStatusOk) {
-      return Fail(kernel, outputs[0], "the requantization's zero point must be in [-128, 127]");
+      return Fail(kernel, outputs[0],
+                  "the requantization needs a finite multiplier and a zero point in [-128, 127]");
     }
     return kLiteRtStatusOk;
   }

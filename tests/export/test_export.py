@@ -327,13 +327,13 @@ def test_tflite_int8_agrees_with_float_student(run_dir, tmp_path, test_split, ke
 
 def test_tflite_adder_int8_runs_the_int8_op_and_agrees_with_float_student(
         run_dir, tmp_path, test_split, keras_logits):
+    # The API (the CLI's wiring is the same for every format: tests above);
+    # 100 calibration images keep the test short.
     out = tmp_path / "student_adder_int8.tflite"
-    proc, _ = _run_cli(f"--model_dir={run_dir}", "--format=tflite_adder_int8", f"--out={out}",
-                       "--json")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = export.export(run_dir, "tflite_adder_int8", out, calibration_images=100)
     assert (result["format"], result["path"]) == ("tflite_adder_int8", str(out))
-    assert (result["calibration_images"], result["eval_images"]) == (200, 360)
+    assert (result["calibration_images"], result["eval_images"]) == (100, 360)
+    assert result["bytes"] == os.path.getsize(out)
     # The target: int8 top-1 agreement >= 97% on a trained student.
     assert result["agreement"] >= 0.97, result
     print(f"tflite_adder_int8 agreement {result['agreement']:.4f}, accuracy int8 "
@@ -352,7 +352,9 @@ def test_tflite_adder_int8_runs_the_int8_op_and_agrees_with_float_student(
     assert np.mean(top1 == keras_logits["builtin"].argmax(-1)) == pytest.approx(
         result["agreement"], abs=2 / len(images))
     assert np.mean(top1 == labels) == pytest.approx(result["int8_accuracy"])
-    print("report:", export_cli.report(result))
+    report = export_cli.report(result).splitlines()
+    assert report[0].startswith(f"wrote tflite_adder_int8 (adder custom op) to {out}, ")
+    assert report[1].startswith("int8 top-1 agreement with the float student: ")
 
 
 def test_int8_form_of_the_adder_layers_matches_in_float(run_dir, test_split):

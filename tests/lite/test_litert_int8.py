@@ -31,6 +31,7 @@ CASES = [
     ((6, 6, 70), (3, 3, 70, 6), (1, 1), (1, 1, 1, 1)),     # rows of 210 bytes: tails
     ((5, 4, 16), (1, 1, 16, 3), (1, 1), (0, 0, 0, 0)),
     ((8, 8, 32), (5, 3, 32, 9), (2, 1), (2, 0, 1, 3)),
+    ((32, 32, 16), (3, 3, 16, 16), (1, 1), (1, 1, 1, 1)),  # big enough for two threads
 ]
 
 
@@ -63,7 +64,7 @@ def _assert_matches(got, xq, wq, requant, strides, pads):
     assert np.all(diff <= 1)
 
 
-def _case_data(seed, case, batch=3):
+def _case_data(seed, case, batch=8):
     (h, w, c), fshape, _, _ = case
     rng = np.random.default_rng(seed)
     xq = rng.integers(-128, 128, size=(batch, h, w, c)).astype(np.int8)
@@ -276,6 +277,17 @@ def test_a_bad_requantization_shape_fails_the_run_and_says_why(tmp_path, capfd):
                                                r"input must have shape \[O \+ 2\]"):
             model(xq)
     assert "the requantization input must have shape [O + 2]" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("index, value", [(1, 300.0), (1, 0.5), (0, float("inf"))])
+def test_a_bad_requantization_value_fails_the_run_and_says_why(index, value, tmp_path):
+    case = CASES[0]
+    xq, wq, requant = _case_data(0, case)
+    requant[index] = value
+    with lite.Interpreter(_single_op_model(case, wq, requant, tmp_path / "bad.tflite")) as model:
+        with pytest.raises(RuntimeError, match="the requantization needs a finite multiplier "
+                                               r"and a zero point in \[-128, 127\]"):
+            model(xq)
 
 
 def test_int8_kernel_target_is_reported():
