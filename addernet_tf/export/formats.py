@@ -152,19 +152,27 @@ def export_tflite(model_dir, out, int8=False, calibration_images=200, eval_image
       ValueError: a bad argument, `model_dir` or `out`, or missing data.
       RuntimeError: the int8 model does not run in the TFLite interpreter.
     """
-    format_name = "tflite_int8" if int8 else "tflite"
+    return _write_tflite("tflite_int8" if int8 else "tflite", model_dir, out,
+                         calibration_images, eval_images, data_dir)
+
+
+def _write_tflite(format_name, model_dir, out, calibration_images, eval_images, data_dir):
+    """`export_tflite` and `export_tflite_adder_int8`: "tflite", "tflite_int8" or
+    "tflite_adder_int8" written to `out` (checked first), and its dict."""
     out = check_out(out, format_name)
     for name, value in (("calibration_images", calibration_images),
                         ("eval_images", eval_images)):
         positive_int(value, name)
+    if format_name == "tflite_adder_int8" and lite.load_error() is not None:
+        raise ValueError(f"tflite_adder_int8 needs the LiteRT adder runner: {lite.load_error()}")
     run = open_run(model_dir)
     result = _described(format_name, out, run.info)
     with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
-        if not int8:
+        if format_name == "tflite":
             flatbuffer = serving.to_tflite(run.builtin, run.info, workdir)
         else:
             flatbuffer, measured = _int8_model(run, workdir, calibration_images, eval_images,
-                                               data_dir, adder_op=False)
+                                               data_dir, adder_op=format_name != "tflite_int8")
             result.update(measured)
     _atomic.write_bytes(out, flatbuffer)
     result["bytes"] = len(flatbuffer)
@@ -285,21 +293,8 @@ def export_tflite_adder_int8(model_dir, out, calibration_images=200, eval_images
         fused (an adder scope the converter merged with its neighbours).
       RuntimeError: LiteRT cannot run the model.
     """
-    out = check_out(out, "tflite_adder_int8")
-    for name, value in (("calibration_images", calibration_images),
-                        ("eval_images", eval_images)):
-        positive_int(value, name)
-    if lite.load_error() is not None:
-        raise ValueError(f"tflite_adder_int8 needs the LiteRT adder runner: {lite.load_error()}")
-    run = open_run(model_dir)
-    result = _described("tflite_adder_int8", out, run.info)
-    with tempfile.TemporaryDirectory(prefix="addernet_export_") as workdir:
-        flatbuffer, measured = _int8_model(run, workdir, calibration_images, eval_images,
-                                           data_dir, adder_op=True)
-    result.update(measured)
-    _atomic.write_bytes(out, flatbuffer)
-    result["bytes"] = len(flatbuffer)
-    return result
+    return _write_tflite("tflite_adder_int8", model_dir, out, calibration_images, eval_images,
+                         data_dir)
 
 
 def export(model_dir, format, out, **kwargs):  # pylint: disable=redefined-builtin
