@@ -148,8 +148,13 @@ def _prune(model, graph):
     used |= {int(t) for t in [*graph.inputs, *graph.outputs]}
     keep = sorted(used)
     remap = {old: new for new, old in enumerate(keep)}
+    # The converter shares one buffer between equal constants: empty only
+    # the buffers no kept tensor (of any subgraph) reads.
+    read = {int(graph.tensors[i].buffer) for i in keep}
+    read |= {int(t.buffer) for other in model.subgraphs if other is not graph
+             for t in other.tensors}
     for index, tensor in enumerate(graph.tensors):
-        if index not in used:
+        if index not in used and int(tensor.buffer) not in read:
             model.buffers[tensor.buffer].data = None
     graph.tensors = [graph.tensors[i] for i in keep]
     for op in graph.operators:

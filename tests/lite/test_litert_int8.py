@@ -350,3 +350,26 @@ def test_fuse_adders_replaces_each_adder_scope_with_the_int8_op(tmp_path):
     with pytest.raises(ValueError, match="1 adder layers given, but the model has more adder "
                                          "scopes"):
         lite_int8.fuse_adders(builtin, int8.adder_layers(friendly)[:1])
+
+
+def test_pruning_keeps_a_buffer_that_a_kept_constant_shares():
+    """The converter gives equal constants one buffer; dropping an unused tensor must
+    not empty the buffer a kept one still reads."""
+    model = schema.ModelT()
+    shared = schema.BufferT()
+    shared.data = np.arange(4, dtype=np.uint8)
+    model.buffers = [schema.BufferT(), shared]
+    graph = schema.SubGraphT()
+    graph.tensors = []
+    for name, buffer in (("x", 0), ("kept", 1), ("dropped", 1), ("y", 0)):
+        tensor = schema.TensorT()
+        tensor.name, tensor.buffer, tensor.shape = name.encode(), buffer, np.array([4], np.int32)
+        graph.tensors.append(tensor)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1], np.int32), np.array([3], np.int32)
+    graph.operators, graph.inputs, graph.outputs = [op], np.array([0]), np.array([3])
+    model.subgraphs = [graph]
+    lite_int8._prune(model, graph)  # pylint: disable=protected-access
+    assert [t.name for t in graph.tensors] == [b"x", b"kept", b"y"]
+    assert list(op.outputs) == [2]
+    np.testing.assert_array_equal(model.buffers[1].data, np.arange(4))
