@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   addernet::int8::PackFilter(g, filter.data(), packed.data());
   std::vector<uint8_t> padded(addernet::int8::InputWorkspaceBytes(g));
   std::vector<int8_t> y(static_cast<size_t>(n * h * w * o));
-  const addernet::int8::Requantization rq{multiplier, bias.data()};
+  const std::vector<float> multipliers(static_cast<size_t>(o), multiplier);
+  const addernet::int8::Requantization rq{multipliers.data(), bias.data()};
   auto inline_for = [](int64_t units, int64_t, const auto& fn) { fn(int64_t{0}, units); };
   auto int8_layer = [&] {
     addernet::int8::PadInput(g, x.data(), zero_point, padded.data());

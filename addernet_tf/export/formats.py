@@ -187,7 +187,8 @@ def _int8_model(run, workdir, calibration_images, eval_images, data_dir, adder_o
     """
     data_dir = run.info.data_dir if data_dir is None else data_dir
     calibration, _ = uint8_images(run.info, "train", calibration_images, data_dir)
-    friendly = int8_friendly(run.builtin)
+    # For the custom op each adder's BN (and ReLU) goes into its requantization.
+    friendly = int8_friendly(run.builtin, fold_batch_norm=adder_op)
     flatbuffer, raised = floor_activation_scales(
         serving.to_tflite(friendly, run.info, workdir, calibration))
     if adder_op:

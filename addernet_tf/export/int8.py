@@ -23,6 +23,11 @@ class CenteredAdder(keras.layers.Layer):
     per-tensor int8 ranges cover what varies between images rather than the
     layer's large mean. In float it equals the plain layer up to rounding.
 
+    With `int8_friendly(fold_batch_norm=True)` it also holds the BN after it
+    (`scale`, `shift`: `y = scale·(−Σ|x − w| + center) + shift`) and, when
+    `relu`, the ReLU after that, all in its name scope, so that
+    `lite.int8.fuse_adders` folds them into the int8 op's requantization.
+
     Input `[N, H, W, C_in]` with static H and W (channels last); output
     `[N, OH, OW, filters]`, as the `Adder2D` it copies.
     """
@@ -35,6 +40,8 @@ class CenteredAdder(keras.layers.Layer):
         self.strides = tuple(strides)
         self.padding = padding
         self.center = np.zeros([filters], np.float32)
+        self.scale = self.shift = None  # a folded BN's per-channel affine map
+        self.relu = False
 
     @classmethod
     def like(cls, layer, index=0):
@@ -52,69 +59,134 @@ class CenteredAdder(keras.layers.Layer):
     def call(self, inputs):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
         with tf.name_scope(SCOPE.format(self.index)):
-            return geometry.centered_adder(inputs, self.kernel, self.center, self.kernel_size,
-                                           self.strides, self.padding)
+            y = geometry.centered_adder(inputs, self.kernel, self.center, self.kernel_size,
+                                        self.strides, self.padding)
+            if self.scale is not None:
+                y = y * tf.constant(self.scale) + tf.constant(self.shift)
+            return tf.nn.relu(y) if self.relu else y
 
     def compute_output_shape(self, input_shape):
         return geometry.output_shape(input_shape, self.filters, self.kernel_size, self.strides,
                                      self.padding)
 
 
+class FoldedAway(keras.layers.Layer):
+    """Where a BN or ReLU folded into a `CenteredAdder` was: passes its input through.
+
+    Takes (and ignores) whatever the replaced layer was called with (`mask`,
+    `training`), as `keras.models.clone_model` replays those calls.
+    """
+
+    def call(self, inputs, **kwargs):  # pylint: disable=unused-argument
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 # Layers between an adder and its BN that commute with subtracting a per-channel constant.
 _SHIFT_EQUIVARIANT = (Tap, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 
 
-def batch_norm_after(model):
-    """{adder layer name: the BatchNormalization that alone reads its output}.
-
-    The path from the adder to its BN may pass through `_SHIFT_EQUIVARIANT`
-    layers (taps; VGG-small's pools), each the only reader of the one before.
-    """
+def _only_reader(model):
+    """reader(layer): the one layer that reads `layer`'s output, or None (none, several,
+    or the output is the model's)."""
     readers = {}
     for layer in model.layers:
         for tensor in keras.tree.flatten(layer.input):
             readers.setdefault(id(tensor), []).append(layer)
     outputs = {id(tensor) for tensor in model.outputs}
+
+    def reader(layer):
+        consumers = readers.get(id(layer.output), [])
+        if len(consumers) != 1 or id(layer.output) in outputs:
+            return None
+        return consumers[0]
+    return reader
+
+
+def batch_norm_after(model, between=_SHIFT_EQUIVARIANT):
+    """{adder layer name: the BatchNormalization that alone reads its output}.
+
+    The path from the adder to its BN may pass through `between` layers
+    (taps; VGG-small's pools), each the only reader of the one before.
+    """
+    reader = _only_reader(model)
     pairs = {}
     for layer in model.layers:
         current = layer if isinstance(layer, Adder2D) else None
         while current is not None:
-            consumers = readers.get(id(current.output), [])
-            if len(consumers) != 1 or id(current.output) in outputs:
-                break
-            current = consumers[0]
+            current = reader(current)
             if isinstance(current, keras.layers.BatchNormalization):
                 pairs[layer.name] = current
                 break
-            if not isinstance(current, _SHIFT_EQUIVARIANT):
+            if not isinstance(current, between):
                 break
     return pairs
 
 
-def int8_friendly(model):
+def _is_plain_relu(layer):
+    if isinstance(layer, keras.layers.ReLU):
+        config = layer.get_config()
+        return (config.get("max_value") is None and not config.get("negative_slope")
+                and not config.get("threshold"))
+    return (isinstance(layer, keras.layers.Activation)
+            and keras.activations.serialize(layer.activation) in ("relu", {"class_name": "relu"}))
+
+
+def int8_friendly(model, fold_batch_norm=False):
     """A copy of `model` with each adder layer a `CenteredAdder` and its BN's mean moved in.
 
     Adder layers not followed by a BatchNormalization keep a zero center. The
     k-th adder layer (depth first, as `_flatten_layers` lists them) becomes
     the `CenteredAdder` of index k.
+
+    With `fold_batch_norm`, a BN that follows an adder layer through taps
+    alone (no pools: a max pool does not commute with a negative scale) is
+    moved into the `CenteredAdder` (`scale`, `shift`), and so is a plain
+    ReLU that alone reads that BN; the layers left behind become
+    `FoldedAway` pass-throughs of the same names. For the int8 custom op,
+    whose requantization then applies them (`lite.int8.quantize_adder`).
     """
     adders = [layer.name for layer in model._flatten_layers()  # pylint: disable=protected-access
               if isinstance(layer, Adder2D)]
+    folded, relus = {}, {}
+    if fold_batch_norm:
+        reader = _only_reader(model)
+        folded = batch_norm_after(model, between=(Tap,))
+        for name, bn in folded.items():
+            after = reader(bn)
+            if after is not None and _is_plain_relu(after):
+                relus[name] = after
+    gone = {bn.name for bn in folded.values()} | {relu.name for relu in relus.values()}
 
     def clone(layer):
         if isinstance(layer, Adder2D):
             return CenteredAdder.like(layer, adders.index(layer.name))
+        if layer.name in gone:
+            return FoldedAway(name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
-        copy.get_layer(layer.name).set_weights(layer.get_weights())
+        if layer.name not in gone:
+            copy.get_layer(layer.name).set_weights(layer.get_weights())
     for name, bn in batch_norm_after(model).items():
         mean = bn.moving_mean.numpy().astype(np.float64)
         adder = copy.get_layer(name)
         adder.center = (-mean).astype(np.float32)
-        # The adder now outputs A − mean, so its BN normalizes around 0.
-        copy.get_layer(bn.name).moving_mean.assign(np.zeros_like(mean, np.float32))
+        if name in folded:
+            # y = γ (A − mean) / sqrt(var + ε) + β = scale (A + center) + shift.
+            variance = bn.moving_variance.numpy().astype(np.float64)
+            gamma = bn.gamma.numpy().astype(np.float64) if bn.scale else 1.0
+            beta = bn.beta.numpy().astype(np.float64) if bn.center else 0.0
+            scale = gamma / np.sqrt(variance + bn.epsilon) * np.ones_like(mean)
+            adder.scale = scale.astype(np.float32)
+            adder.shift = (beta * np.ones_like(mean)).astype(np.float32)
+            adder.relu = name in relus
+        else:
+            # The adder now outputs A − mean, so its BN normalizes around 0.
+            copy.get_layer(bn.name).moving_mean.assign(np.zeros_like(mean, np.float32))
     return copy
 
 
@@ -125,7 +197,8 @@ def adder_layers(friendly):
                     key=lambda layer: layer.index)
     return [{"kernel": layer.kernel.numpy(), "center": layer.center, "strides": layer.strides,
              "paddings": geometry.layer_paddings(layer.padding, tuple(layer.input.shape[1:3]),
-                                                 layer.kernel_size, layer.strides)}
+                                                 layer.kernel_size, layer.strides),
+             "scale": layer.scale, "shift": layer.shift, "relu": layer.relu}
             for layer in layers]
 
 

@@ -9,13 +9,18 @@ scope's ops with one `Addernet>AdderConv2D` whose x and y are the scope's
 calibrated int8 input and output. The op's int8 arithmetic
 (custom_ops/cc/kernels/adder_conv2d_int8.h):
 
-    acc = Σ |x_q − w_q|,   y_q = clamp(round(bias[o] − (s_x / s_y)·acc), −128, 127)
+    acc = Σ |x_q − w_q|,   y_q = clamp(round(bias[o] − multiplier[o]·acc), lo, hi)
 
 with the filter on x's grid (scale s_x, zero point z_x), so that x_q − w_q
 is (x − w) / s_x. A weight outside x's range [s_x(−128 − z_x), s_x(127 − z_x)]
 is clipped to its edge; since every x lies inside, |x − w| = |x − ŵ| + |w − ŵ|
-there exactly, and the clipped part moves into the bias:
-`bias[o] = z_y + (center[o] − Σ_clipped |w − ŵ|) / s_y`.
+there exactly, and the clipped part moves into the bias. A scope may hold
+the layer's BN and ReLU too (`export.int8.int8_friendly(fold_batch_norm=True)`):
+for `y = scale·(−Σ|x − w| + center) + shift`, then maybe a ReLU,
+
+    multiplier[o] = scale[o]·s_x / s_y
+    bias[o] = z_y + (scale[o]·(center[o] − Σ_clipped |w − ŵ|) + shift[o]) / s_y
+    lo = z_y under the ReLU (real 0), else −128;  hi = 127.
 """
 
 import flatbuffers
@@ -34,36 +39,51 @@ _INT8 = schema.TensorType.INT8
 _FLOAT32 = schema.TensorType.FLOAT32
 
 
-def quantize_adder(kernel, center, x_scale, x_zero_point, y_scale, y_zero_point):
-    """The int8 op's constants for one adder layer.
+def quantize_adder(kernel, center, x_scale, x_zero_point, y_scale, y_zero_point, scale=None,
+                   shift=None, relu=False):
+    """The int8 op's constants for one adder layer (and the BN and ReLU folded into it).
 
     Args:
       kernel: float `[KH, KW, C, O]`.
       center: float `[O]`, added to `−Σ|x − w|` (zeros for a plain layer).
       x_scale, x_zero_point: the int8 input's quantization.
       y_scale, y_zero_point: the int8 output's.
+      scale, shift: float `[O]`, a folded BN's `y = scale·(−Σ|x − w| + center)
+        + shift`; None for none (1 and 0).
+      relu: whether a ReLU follows (the output clamped at real 0).
 
     Returns:
       `(filter, requantization)`: int8 `[KH, KW, C, O]` on x's grid, and
-      float32 `[O + 2]` = (s_x / s_y, z_x, bias[O]).
+      float32 `[2 O + 3]` = (z_x, lo, hi, multiplier[O], bias[O]).
 
     Raises:
-      ValueError: a scale not positive and finite, or a zero point outside
-        [-128, 127].
+      ValueError: a scale not positive and finite, a zero point outside
+        [-128, 127], or a folded `scale`/`shift` not finite or not `[O]`.
     """
-    for name, scale in (("x_scale", x_scale), ("y_scale", y_scale)):
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"`{name}` must be a positive finite float, got {scale!r}")
+    for name, step in (("x_scale", x_scale), ("y_scale", y_scale)):
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"`{name}` must be a positive finite float, got {step!r}")
     for name, zero in (("x_zero_point", x_zero_point), ("y_zero_point", y_zero_point)):
         if int(zero) != zero or not -128 <= zero <= 127:
             raise ValueError(f"`{name}` must be an int in [-128, 127], got {zero!r}")
     kernel = np.asarray(kernel, np.float64)
+    channels = kernel.shape[-1]
+    affine = []
+    for name, value, default in (("scale", scale, 1.0), ("shift", shift, 0.0)):
+        value = np.full(channels, default) if value is None else np.asarray(value, np.float64)
+        if value.shape != (channels,) or not np.all(np.isfinite(value)):
+            raise ValueError(f"`{name}` must be {channels} finite floats, got {value!r}")
+        affine.append(value)
+    scale, shift = affine
     grid = np.round(kernel / x_scale) + x_zero_point
     filter_q = np.clip(grid, -128, 127)
     clipped = np.where(grid != filter_q,
                        np.abs(kernel - x_scale * (filter_q - x_zero_point)), 0.0)
-    bias = y_zero_point + (np.asarray(center, np.float64) - clipped.sum(axis=(0, 1, 2))) / y_scale
-    requantization = np.concatenate([[x_scale / y_scale, x_zero_point], bias]).astype(np.float32)
+    centered = np.asarray(center, np.float64) - clipped.sum(axis=(0, 1, 2))
+    bias = y_zero_point + (scale * centered + shift) / y_scale
+    lo = y_zero_point if relu else -128
+    requantization = np.concatenate(
+        [[x_zero_point, lo, 127], scale * x_scale / y_scale, bias]).astype(np.float32)
     return filter_q.astype(np.int8), requantization
 
 
@@ -176,7 +196,8 @@ def fuse_adders(flatbuffer, layers):
         builtin ops in the name scope `SCOPE.format(k)`.
       layers: one dict per adder layer, k-th first: "kernel" (float
         `[KH, KW, C, O]`), "center" (float `[O]`), "strides" (2 ints),
-        "paddings" ((top, bottom), (left, right)).
+        "paddings" ((top, bottom), (left, right)), and optionally a folded
+        BN's "scale" and "shift" (float `[O]` or None) and "relu" (bool).
 
     Returns:
       the model's bytes, not yet `finalize`d (tensor data inline).
@@ -197,8 +218,9 @@ def fuse_adders(flatbuffer, layers):
         x_scale, x_zero = _quantization(graph.tensors[x], "input")
         y_scale, y_zero = _quantization(graph.tensors[y], "output")
         kernel = np.asarray(layer["kernel"])
-        filter_q, requantization = quantize_adder(kernel, layer["center"], x_scale, x_zero,
-                                                  y_scale, y_zero)
+        filter_q, requantization = quantize_adder(
+            kernel, layer["center"], x_scale, x_zero, y_scale, y_zero, layer.get("scale"),
+            layer.get("shift"), layer.get("relu", False))
         (top, bottom), (left, right) = layer["paddings"]
         attrs = {"strides": list(layer["strides"]), "padding": "EXPLICIT",
                  "explicit_paddings": [top, bottom, left, right]}

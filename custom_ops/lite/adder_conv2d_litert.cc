@@ -76,8 +76,8 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   }
   if (x.dimensions[3] != f.dimensions[2]) return *why = "x's channels != filter's", false;
   if (geo.dimensions[6] > 2) return *why = "unknown formulation", false;
-  if (num_inputs == 4 && (in[3].rank != 1 || in[3].dimensions[0] != f.dimensions[3] + 2)) {
-    return *why = "the requantization input must have shape [O + 2]", false;
+  if (num_inputs == 4 && (in[3].rank != 1 || in[3].dimensions[0] != 2 * f.dimensions[3] + 3)) {
+    return *why = "the requantization input must have shape [2 O + 3]", false;
   }
   AdderConvGeometry& g = node->g;
   g.batch = x.dimensions[0];
@@ -199,15 +199,20 @@ std::shared_ptr<const PackedFilterCache::Entry> Packed(PackedFilterCache& cache,
   return entry;
 }
 
-// The int8 path: x, filter and y int8, requantization float32 [O + 2] =
-// (s_x / s_y, x's zero point, bias[O]) (adder_conv2d_int8.h).
+bool IsInt8(float v) { return v >= -128.0f && v <= 127.0f && v == std::floor(v); }
+
+// The int8 path: x, filter and y int8, requantization float32 [2 O + 3] =
+// (x's zero point, lo, hi, multiplier[O], bias[O]) (adder_conv2d_int8.h).
 LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void* x_data,
                      const void* f_data, const float* requant, void* y_data) {
   const AdderConvGeometry& g = node.g;
-  const float zero_point = requant[1];
-  if (!(zero_point >= -128.0f && zero_point <= 127.0f) || zero_point != std::floor(zero_point) ||
-      !std::isfinite(requant[0])) {
+  const float zero_point = requant[0];
+  if (!IsInt8(zero_point) || !IsInt8(requant[1]) || !IsInt8(requant[2]) ||
+      requant[1] > requant[2]) {
     return kLiteRtStatusErrorInvalidArgument;
+  }
+  for (int64_t i = 3; i < 3 + 2 * g.out_channels; ++i) {
+    if (!std::isfinite(requant[i])) return kLiteRtStatusErrorInvalidArgument;
   }
   const auto entry = Packed(kernel->filters, g, f_data, /*int8=*/true);
   // The caller's buffer; the pool's threads see it through `buffer` (a
@@ -220,7 +225,8 @@ LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void*
                [&](int64_t begin, int64_t end) {
                  int8::PadInputRows(g, x, static_cast<int>(zero_point), buffer, begin, end);
                });
-  const int8::Requantization rq{requant[0], requant + 2};
+  const int8::Requantization rq{requant + 3, requant + 3 + g.out_channels,
+                                static_cast<int>(requant[1]), static_cast<int>(requant[2])};
   int8::AdderConv2DForwardInt8(g, buffer, entry->packed_int8.data(), rq,
                                static_cast<int8_t*>(y_data), kernel->pool);
   return kLiteRtStatusOk;
@@ -279,7 +285,8 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
     if (RunInt8(kernel, node, x.data(), f.data(), static_cast<const float*>(requant.data()),
                 y.data()) != kLiteRtStatusOk) {
       return Fail(kernel, outputs[0],
-                  "the requantization needs a finite multiplier and a zero point in [-128, 127]");
+                  "the requantization needs a zero point and lo <= hi in [-128, 127] and "
+                  "finite multipliers and biases");
     }
     return kLiteRtStatusOk;
   }

@@ -24,13 +24,14 @@
 //                      exact only); its values are unused. The runtime
 //                      gives a kernel its inputs' shapes but not the node's
 //                      options, so the geometry travels as a shape.
-//   input 3  (int8 only) requantization, float32 [O + 2]: s_x / s_y, z_x,
-//                      bias[O] (python: addernet_tf.lite.int8).
+//   input 3  (int8 only) requantization, float32 [2 O + 3]: z_x, lo, hi,
+//                      multiplier[O], bias[O] (python: addernet_tf.lite.int8).
 //   output 0 y         [N, OH, OW, O], OH = (H + pad_top + pad_bottom - KH)
 //                      / stride_h + 1 (likewise OW). float32: y = -sum |x -
 //                      filter|; int8 (x and filter on one grid, pads at
-//                      z_x): y = clamp(round(bias[o] - s_x / s_y * sum |x -
-//                      filter|), -128, 127).
+//                      z_x): y = clamp(round(bias[o] - multiplier[o] * sum
+//                      |x - filter|), lo, hi), which holds the layer's BN
+//                      and ReLU when they are folded in.
 // A node that breaks these rules writes why on stderr, records it in the
 // kernel (AddernetLiteRtKernelTakeError) and outputs NaN (float32) in a
 // [N, 1, 1, 1] stand-in shape, which fails the model's preparation wherever

@@ -20,6 +20,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 import flatbuffers
 from addernet_tf import lite
+from addernet_tf.lite import flatbuffer as fb
 from addernet_tf.lite import int8 as lite_int8
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,8 +37,12 @@ CASES = [
 
 
 def _reference(xq, wq, requant, strides, pads):
-    """int8 `[N, OH, OW, O]`: clamp(round(bias - m * sum |x - w|)), pads at x's zero point."""
-    m, zero, bias = float(requant[0]), int(requant[1]), requant[2:].astype(np.float64)
+    """int8 `[N, OH, OW, O]`: clamp(round(bias - m * sum |x - w|), lo, hi), pads at x's zero
+    point; requant = (zero, lo, hi, m[O], bias[O])."""
+    o = wq.shape[3]
+    zero, lo, hi = (int(v) for v in requant[:3])
+    m, bias = (requant[3:3 + o].astype(np.float64), requant[3 + o:].astype(np.float64))
+    assert len(bias) == o
     top, bottom, left, right = pads
     xp = np.pad(xq.astype(np.int64), [(0, 0), (top, bottom), (left, right), (0, 0)],
                 constant_values=zero)
@@ -51,7 +56,7 @@ def _reference(xq, wq, requant, strides, pads):
             patch = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
             acc += np.abs(patch[..., None] - wq[i, j].astype(np.int64)).sum(axis=3)
     value = bias - m * acc
-    return np.clip(np.round(value), -128, 127), value
+    return np.clip(np.round(value), lo, hi), value
 
 
 def _assert_matches(got, xq, wq, requant, strides, pads):
@@ -73,9 +78,14 @@ def _case_data(seed, case, batch=8):
     # |a - b| of uniform bytes: mean 85.3, std 60.2, so a sum of `pairs` has std
     # 60.2 sqrt(pairs): outputs spread over about ±40 around the middle of int8.
     pairs = fshape[0] * fshape[1] * fshape[2]
-    m = float(rng.uniform(0.5, 1.5)) * 20 / (60.2 * np.sqrt(pairs))
+    # Per-channel multipliers of either sign (a folded BN's scale may be negative).
+    m = rng.uniform(0.5, 1.5, size=fshape[3]) * rng.choice([-1, 1], size=fshape[3]) * 20 / (
+        60.2 * np.sqrt(pairs))
     bias = m * 85.3 * pairs * rng.uniform(0.95, 1.05, size=fshape[3])
-    requant = np.concatenate([[m, zero], bias]).astype(np.float32)
+    # Every other case clamps below (as a folded ReLU does), every third above.
+    lo = int(rng.integers(-30, -10)) if seed % 2 else -128
+    hi = int(rng.integers(20, 40)) if seed % 3 == 0 else 127
+    requant = np.concatenate([[zero, lo, hi], m, bias]).astype(np.float32)
     return xq, wq, requant
 
 
@@ -149,7 +159,9 @@ def test_int8_op_matches_the_reference_at_every_geometry(index, tmp_path):
         np.testing.assert_array_equal(two(xq), got)
         np.testing.assert_array_equal(one(xq[:1]), got[:1])  # batch changes between calls
     _assert_matches(got, xq, wq, requant, case[2], case[3])
-    assert len(np.unique(got)) > 20  # outputs spread over int8, not clamped
+    assert len(np.unique(got)) > 20  # outputs spread over int8, not all clamped
+    lo, hi = int(requant[1]), int(requant[2])
+    assert (lo == -128 or np.any(got == lo)) and (hi == 127 or np.any(got == hi))
 
 
 @pytest.mark.parametrize("target", ["-march=x86-64-v3", "-march=x86-64",
@@ -207,16 +219,17 @@ int main(int argc, char** argv) {
   auto x = Read<int8_t>(dir + "/x.bin", g.batch * g.in_height * g.in_width * g.in_channels);
   auto w = Read<int8_t>(dir + "/w.bin", g.kernel_height * g.kernel_width * g.in_channels *
                                             g.out_channels);
-  auto r = Read<float>(dir + "/r.bin", g.out_channels + 2);
+  auto r = Read<float>(dir + "/r.bin", 2 * g.out_channels + 3);
   std::vector<uint8_t> packed(addernet::int8::PackedFilterBytes(g));
   addernet::int8::PackFilter(g, w.data(), packed.data());
   std::vector<uint8_t> padded(addernet::int8::InputWorkspaceBytes(g));
-  addernet::int8::PadInput(g, x.data(), static_cast<int>(r[1]), padded.data());
+  addernet::int8::PadInput(g, x.data(), static_cast<int>(r[0]), padded.data());
   std::vector<int8_t> y(g.batch * g.out_height * g.out_width * g.out_channels);
   auto inline_for = [](int64_t units, int64_t, const auto& fn) { fn(int64_t{0}, units); };
-  addernet::int8::AdderConv2DForwardInt8(g, padded.data(), packed.data(),
-                                         addernet::int8::Requantization{r[0], r.data() + 2},
-                                         y.data(), inline_for);
+  const addernet::int8::Requantization rq{r.data() + 3, r.data() + 3 + g.out_channels,
+                                          static_cast<int>(r[1]), static_cast<int>(r[2])};
+  addernet::int8::AdderConv2DForwardInt8(g, padded.data(), packed.data(), rq, y.data(),
+                                         inline_for);
   FILE* f = std::fopen((dir + "/y.bin").c_str(), "wb");
   std::fwrite(y.data(), 1, y.size(), f);
   std::fclose(f);
@@ -235,6 +248,7 @@ def test_quantize_adder_stands_for_the_float_layer():
     center = rng.normal(0, 3, size=5)
     filter_q, requant = lite_int8.quantize_adder(kernel, center, x_scale, x_zero, y_scale, y_zero)
     assert filter_q.dtype == np.int8 and requant.dtype == np.float32
+    assert requant.shape == (2 * 5 + 3,) and tuple(requant[:3]) == (x_zero, -128, 127)
     assert filter_q[0, 0, 0, 0] == 127 and filter_q[1, 1, 1, 1] == -128
     xq = rng.integers(-128, 128, size=(2, 6, 6, 4)).astype(np.int8)
     _, value = _reference(xq, filter_q, requant, (1, 1), (1, 1, 1, 1))
@@ -251,12 +265,30 @@ def test_quantize_adder_stands_for_the_float_layer():
     # The clipped weights' parts are exact: without the bias term they would be off by ~37.
     assert np.max(np.abs(got - want)) < 0.2
 
+    # A BN folded in (scales of both signs), then a ReLU: relu(scale (A + center) + shift).
+    scale = np.array([0.5, -0.25, 2.0, -1.0, 0.1])
+    shift = rng.normal(0, 1, size=5)
+    _, folded = lite_int8.quantize_adder(kernel, center, x_scale, x_zero, y_scale, y_zero,
+                                         scale=scale, shift=shift, relu=True)
+    assert tuple(folded[:3]) == (x_zero, y_zero, 127)  # the ReLU: clamped at real 0
+    want_folded = np.maximum(scale * want + shift, 0)
+    got_folded, value = _reference(xq, filter_q, folded, (1, 1), (1, 1, 1, 1))
+    assert np.max(np.abs(scale * want + shift - (value - y_zero) * y_scale)) <= (
+        36 * x_scale / 2 * np.abs(scale).max() + 1e-5)
+    # What the op outputs, dequantized: within half a step of the rounding above.
+    in_range = want_folded < (127 - y_zero) * y_scale
+    assert np.any(got_folded == y_zero) and np.all(got_folded >= y_zero)
+    assert np.max(np.abs((got_folded - y_zero) * y_scale - want_folded)[in_range]) <= (
+        36 * x_scale / 2 * np.abs(scale).max() + y_scale / 2 + 1e-5)
+
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(x_scale=0.0), "`x_scale` must be a positive finite float, got 0.0"),
     (dict(y_scale=float("nan")), "`y_scale` must be a positive finite float, got nan"),
     (dict(x_zero_point=200), "`x_zero_point` must be an int in [-128, 127], got 200"),
     (dict(y_zero_point=1.5), "`y_zero_point` must be an int in [-128, 127], got 1.5"),
+    (dict(scale=[1.0, 2.0]), "`scale` must be 1 finite floats, got array([1., 2.])"),
+    (dict(shift=[float("inf")]), "`shift` must be 1 finite floats, got array([inf])"),
 ])
 def test_quantize_adder_names_a_bad_argument(kwargs, message):
     args = dict(kernel=np.zeros((1, 1, 1, 1)), center=np.zeros(1), x_scale=0.1, x_zero_point=0,
@@ -274,19 +306,25 @@ def test_a_bad_requantization_shape_fails_the_run_and_says_why(tmp_path, capfd):
     with lite.Interpreter(path) as model:
         # The runtime ignores the kernel's status; the runner asks the kernel.
         with pytest.raises(RuntimeError, match=r"Addernet>AdderConv2D: the requantization "
-                                               r"input must have shape \[O \+ 2\]"):
+                                               r"input must have shape \[2 O \+ 3\]"):
             model(xq)
-    assert "the requantization input must have shape [O + 2]" in capfd.readouterr().err
+    assert "the requantization input must have shape [2 O + 3]" in capfd.readouterr().err
 
 
-@pytest.mark.parametrize("index, value", [(1, 300.0), (1, 0.5), (0, float("inf"))])
-def test_a_bad_requantization_value_fails_the_run_and_says_why(index, value, tmp_path):
-    case = CASES[0]
+@pytest.mark.parametrize("changes", [
+    {0: 300.0}, {0: 0.5}, {1: -129.0}, {2: 127.5}, {1: 20.0, 2: 10.0}, {3: float("inf")},
+    {3 + 8: float("nan")},
+], ids=["zero_point_range", "zero_point_int", "lo_range", "hi_int", "lo_above_hi",
+        "multiplier_inf", "bias_nan"])
+def test_a_bad_requantization_value_fails_the_run_and_says_why(changes, tmp_path):
+    case = CASES[0]  # O = 8
     xq, wq, requant = _case_data(0, case)
-    requant[index] = value
+    for index, value in changes.items():
+        requant[index] = value
     with lite.Interpreter(_single_op_model(case, wq, requant, tmp_path / "bad.tflite")) as model:
-        with pytest.raises(RuntimeError, match="the requantization needs a finite multiplier "
-                                               r"and a zero point in \[-128, 127\]"):
+        with pytest.raises(RuntimeError, match=r"the requantization needs a zero point and "
+                                               r"lo <= hi in \[-128, 127\] and finite "
+                                               r"multipliers and biases"):
             model(xq)
 
 
@@ -350,6 +388,82 @@ def test_fuse_adders_replaces_each_adder_scope_with_the_int8_op(tmp_path):
     with pytest.raises(ValueError, match="1 adder layers given, but the model has more adder "
                                          "scopes"):
         lite_int8.fuse_adders(builtin, int8.adder_layers(friendly)[:1])
+
+
+def test_fuse_adders_folds_each_batch_norm_and_relu_into_the_int8_op(tmp_path):
+    from addernet_tf.export import int8, serving  # pylint: disable=import-outside-toplevel
+    from addernet_tf.export.run import RunInfo  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(1)
+    model = _small_adder_model()
+    images = np.random.default_rng(1).integers(0, 256, (64, 8, 8, 3)).astype(np.uint8)
+    normalized = (images / 255.0 - 0.5) / 0.25
+    rng = np.random.default_rng(2)
+    for adder, bn in (("adder_a", "bn_a"), ("adder_b", "bn_b")):
+        out = keras.Model(model.input, model.get_layer(adder).output).predict(normalized,
+                                                                               verbose=0)
+        layer = model.get_layer(bn)
+        layer.moving_mean.assign(out.mean((0, 1, 2)))
+        layer.moving_variance.assign(out.var((0, 1, 2)))
+        # γ of both signs and β: what a trained BN holds.
+        layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape)
+                           * rng.choice([-1, 1], layer.gamma.shape))
+        layer.beta.assign(rng.normal(0, 0.5, layer.beta.shape))
+    # A classifier whose logits spread around 0 for every class on these images.
+    dense = model.get_layer("dense")
+    pooled = keras.Model(model.input, dense.input).predict(normalized, verbose=0)
+    weights = rng.normal(size=dense.kernel.shape) / (pooled.std(0)[:, None] + 1e-6)
+    dense.kernel.assign(weights)
+    dense.bias.assign(-(pooled @ weights).mean(0))
+    float_logits = model.predict(normalized, verbose=0)
+
+    friendly = int8.int8_friendly(model, fold_batch_norm=True)
+    assert [type(friendly.get_layer(n)).__name__ for n in ("bn_a", "bn_b")] == ["FoldedAway"] * 2
+    layers = int8.adder_layers(friendly)
+    assert [layer["relu"] for layer in layers] == [True, True]
+    np.testing.assert_allclose(friendly.predict(normalized, verbose=0), float_logits,
+                               rtol=1e-4, atol=1e-3)
+    info = RunInfo(str(tmp_path), "digits", 8, "small", "ann", 4, None, ((0.5,) * 3, (0.25,) * 3))
+    builtin = serving.to_tflite(friendly, info, str(tmp_path / "convert"), images)
+    fused = lite.finalize(lite_int8.fuse_adders(builtin, layers))
+    ops = lite.adder_ops(fused)
+    assert len(ops) == 2 and all(len(op["inputs"]) == 4 for op in ops)
+    (tmp_path / "fused.tflite").write_bytes(fused)
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+    names = [op["op_name"] for op in Interpreter(
+        model_content=builtin)._get_ops_details()]  # pylint: disable=protected-access
+    # The unfused model's BN and ReLU ops sit in the scopes; nothing of them is left after.
+    with lite.Interpreter(str(tmp_path / "fused.tflite")) as run:
+        got = run(images)
+    float_p = keras.activations.softmax(float_logits).numpy()
+    assert len(np.unique(float_p.argmax(1))) > 1
+    assert np.mean(got.argmax(1) == float_p.argmax(1)) >= 0.95
+    assert np.abs(got - float_p).max() <= 0.1
+    unfolded = int8.int8_friendly(model)
+    plain = lite_int8.fuse_adders(
+        serving.to_tflite(unfolded, info, str(tmp_path / "plain"), images),
+        int8.adder_layers(unfolded))
+    counts = [len(fb._model(b).subgraphs[0].operators)  # pylint: disable=protected-access
+              for b in (plain, fused)]
+    assert counts[1] == counts[0] - 4, (counts, names)  # the two BNs' MUL and ADD
+
+
+def test_a_pool_between_adder_and_batch_norm_keeps_the_batch_norm():
+    from addernet_tf.export import int8  # pylint: disable=import-outside-toplevel
+    from addernet_tf.layers import Adder2D  # pylint: disable=import-outside-toplevel
+
+    inputs = keras.Input([8, 8, 3], name="pixels")
+    x = Adder2D(4, 3, padding="same", implementation="builtin", name="adder")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inputs, keras.layers.ReLU(name="relu")(x))
+    model.get_layer("bn").gamma.assign(-np.ones(4))  # max(−a) ≠ −max(a): not foldable
+    friendly = int8.int8_friendly(model, fold_batch_norm=True)
+    assert isinstance(friendly.get_layer("bn"), keras.layers.BatchNormalization)
+    assert int8.adder_layers(friendly)[0]["scale"] is None
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(friendly.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-3)
 
 
 def test_pruning_keeps_a_buffer_that_a_kept_constant_shares():

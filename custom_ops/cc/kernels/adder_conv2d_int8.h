@@ -2,7 +2,7 @@
 // The int8 adder convolution (issue 16, the LiteRT op's int8 path):
 //
 //   acc[n, oh, ow, o] = sum_{i, j, c} |xq[n, oh*sh + i - pt, ow*sw + j - pl, c] - wq[i, j, c, o]|
-//   y[n, oh, ow, o]   = clamp(round(bias[o] - multiplier * acc), -128, 127)
+//   y[n, oh, ow, o]   = clamp(round(bias[o] - multiplier[o] * acc), lo, hi)
 //
 // with x and the filter int8 on one grid (one scale and zero point; a padded
 // position holds the zero point, real 0). On bytes |a - b| is what x86's
@@ -20,7 +20,9 @@
 // output pixels by kGroups vectors of channels keeps kPixels * kGroups
 // accumulators in registers; per step it loads kPixels broadcasts and
 // kGroups filter vectors for kPixels * kGroups psadbw. The sums are
-// requantized a vector at a time (AVX-512: 8 channels, AVX2: 4).
+// requantized a vector at a time (AVX-512: 8 channels, AVX2: 4). A per-channel
+// multiplier and the clamp [lo, hi] let the layer's BN (and a ReLU: lo = the
+// output's zero point) be folded into the requantization (lite.int8).
 //
 // ARM (not built here): NEON's vabdq_u8 + vpadalq_u8 take psadbw's place
 // (16 pairs per pair of instructions into 16-bit lanes, widened every few
@@ -47,9 +49,10 @@
 namespace addernet {
 namespace int8 {
 
-inline int8_t Requantize(float bias, float multiplier, int64_t acc) {
+// The requantization of one output channel's sum; lo <= hi in [-128, 127].
+inline int8_t Requantize(float bias, float multiplier, int lo, int hi, int64_t acc) {
   const float v = std::nearbyint(bias - multiplier * static_cast<float>(acc));
-  return static_cast<int8_t>(std::min(127.0f, std::max(-128.0f, v)));
+  return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, v)));
 }
 
 #if defined(ADDERNET_INT8_SIMD) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
@@ -66,11 +69,14 @@ inline Vec Sad(Vec a, Vec b) { return _mm512_sad_epu8(a, b); }
 inline Vec Add(Vec a, Vec b) { return _mm512_add_epi64(a, b); }
 inline Vec Zero() { return _mm512_setzero_si512(); }
 inline void Lanes(Vec v, int64_t* out) { _mm512_storeu_si512(out, v); }
-// All 8 lanes' outputs: bias - multiplier * acc, rounded, saturated to int8.
-inline void StoreRequantized(Vec acc, const float* bias, float multiplier, int8_t* out) {
-  const __m256 v = _mm256_fnmadd_ps(_mm256_set1_ps(multiplier), _mm512_cvtepi64_ps(acc),
+// All 8 lanes' outputs: bias - multiplier * acc, rounded, clamped to [lo, hi].
+inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
+                             int8_t* out) {
+  const __m256 v = _mm256_fnmadd_ps(_mm256_loadu_ps(multiplier), _mm512_cvtepi64_ps(acc),
                                     _mm256_loadu_ps(bias));
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtsepi32_epi8(_mm256_cvtps_epi32(v)));
+  const __m256i q = _mm256_min_epi32(_mm256_set1_epi32(hi),
+                                     _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_cvtps_epi32(v)));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtsepi32_epi8(q));
 }
 constexpr int kPixels = 4, kGroups = 2;
 constexpr const char* kTarget = "avx512bw vpsadbw (64 byte pairs per instruction)";
@@ -91,13 +97,16 @@ inline Vec Zero() { return _mm256_setzero_si256(); }
 inline void Lanes(Vec v, int64_t* out) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
 }
-inline void StoreRequantized(Vec acc, const float* bias, float multiplier, int8_t* out) {
+inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
+                             int8_t* out) {
   // The sums are below 2^31: their low 32-bit halves, gathered.
   const __m128i sums = _mm256_castsi256_si128(
       _mm256_permutevar8x32_epi32(acc, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
-  const __m128 v = _mm_fnmadd_ps(_mm_set1_ps(multiplier), _mm_cvtepi32_ps(sums),
+  const __m128 v = _mm_fnmadd_ps(_mm_loadu_ps(multiplier), _mm_cvtepi32_ps(sums),
                                  _mm_loadu_ps(bias));
-  const __m128i q16 = _mm_packs_epi32(_mm_cvtps_epi32(v), _mm_setzero_si128());
+  const __m128i q = _mm_min_epi32(_mm_set1_epi32(hi),
+                                  _mm_max_epi32(_mm_set1_epi32(lo), _mm_cvtps_epi32(v)));
+  const __m128i q16 = _mm_packs_epi32(q, _mm_setzero_si128());
   const int32_t q8 = _mm_cvtsi128_si32(_mm_packs_epi16(q16, q16));
   std::memcpy(out, &q8, 4);
 }
@@ -115,10 +124,11 @@ inline Vec Sad(Vec a, Vec b) { return _mm_sad_epu8(a, b); }
 inline Vec Add(Vec a, Vec b) { return _mm_add_epi64(a, b); }
 inline Vec Zero() { return _mm_setzero_si128(); }
 inline void Lanes(Vec v, int64_t* out) { _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v); }
-inline void StoreRequantized(Vec acc, const float* bias, float multiplier, int8_t* out) {
+inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
+                             int8_t* out) {
   int64_t sums[2];
   Lanes(acc, sums);
-  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier, sums[l]);
+  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier[l], lo, hi, sums[l]);
 }
 constexpr int kPixels = 4, kGroups = 2;
 constexpr const char* kTarget = "sse2 psadbw (16 byte pairs per instruction)";
@@ -154,8 +164,9 @@ inline Vec Add(Vec a, const Vec& b) {
 }
 inline Vec Zero() { return Vec{}; }
 inline void Lanes(const Vec& v, int64_t* out) { out[0] = v.sum[0], out[1] = v.sum[1]; }
-inline void StoreRequantized(const Vec& acc, const float* bias, float multiplier, int8_t* out) {
-  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier, acc.sum[l]);
+inline void StoreRequantized(const Vec& acc, const float* bias, const float* multiplier, int lo,
+                             int hi, int8_t* out) {
+  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier[l], lo, hi, acc.sum[l]);
 }
 constexpr int kPixels = 1, kGroups = 2;
 constexpr const char* kTarget = "portable (scalar byte loop)";
@@ -238,10 +249,14 @@ inline void PadInput(const AdderConvGeometry& g, const int8_t* x, int x_zero_poi
   PadInputRows(g, x, x_zero_point, padded, 0, g.batch * PaddedHeight(g));
 }
 
-// How the sums become int8 outputs: y = clamp(round(bias[o] - multiplier * acc)).
+// How the sums become int8 outputs: y = clamp(round(bias[o] - multiplier[o] * acc), lo, hi).
+// With the layer's BN folded in (y = scale * (A + center) + shift, then maybe a ReLU):
+// multiplier[o] = scale[o] s_x / s_y, bias[o] = z_y + (scale[o] (center[o] - clipped[o]) +
+// shift[o]) / s_y, and lo = z_y under a ReLU (lite.int8.quantize_adder).
 struct Requantization {
-  float multiplier;    // s_x / s_y
-  const float* bias;   // [O]: z_y + (center[o] - offset[o]) / s_y
+  const float* multiplier;  // [O]
+  const float* bias;        // [O]
+  int lo = -128, hi = 127;  // -128 <= lo <= hi <= 127
 };
 
 // One tile: P output pixels (x windows at `x[p]`, stride `pixel_step` bytes
@@ -274,12 +289,12 @@ inline void Tile(const AdderConvGeometry& g, const uint8_t* x, int64_t pixel_ste
       const int64_t o = (q + k) * kLanes;
       int8_t* y = out + p * g.out_channels + o;
       if (o + kLanes <= g.out_channels) {
-        StoreRequantized(acc[p][k], rq.bias + o, rq.multiplier, y);
+        StoreRequantized(acc[p][k], rq.bias + o, rq.multiplier + o, rq.lo, rq.hi, y);
       } else {
         int64_t sums[kLanes];
         Lanes(acc[p][k], sums);
         for (int64_t l = 0; o + l < g.out_channels; ++l) {
-          y[l] = Requantize(rq.bias[o + l], rq.multiplier, sums[l]);
+          y[l] = Requantize(rq.bias[o + l], rq.multiplier[o + l], rq.lo, rq.hi, sums[l]);
         }
       }
     }
