@@ -222,6 +222,7 @@ _APP = r"""
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 #include "custom_ops/lite/adder_conv2d_litert.h"
 #include "litert/c/litert_compiled_model.h"
 #include "litert/c/litert_environment.h"
@@ -230,7 +231,28 @@ _APP = r"""
 
 #define OK(x) do { if ((x) != kLiteRtStatusOk) { std::fprintf(stderr, "%s\n", #x); return 1; } } while (0)
 
+// "1,9,7,5" -> a layout of that shape.
+static LiteRtLayout Layout(const char* dims) {
+  LiteRtLayout layout = {};
+  for (const char* p = dims; *p; ++p) {
+    layout.dimensions[layout.rank++] = static_cast<int32_t>(std::strtol(p, const_cast<char**>(&p), 10));
+    if (*p == 0) break;
+  }
+  return layout;
+}
+
+static size_t Elements(const LiteRtLayout& layout) {
+  size_t n = 1;
+  for (unsigned i = 0; i < layout.rank; ++i) n *= layout.dimensions[i];
+  return n;
+}
+
+// app MODEL X.bin f32|i8 X_DIMS Y_DIMS: runs MODEL once on X, prints y.
 int main(int argc, char** argv) {
+  if (argc != 6) return 2;
+  const bool int8 = std::strcmp(argv[3], "i8") == 0;
+  const LiteRtElementType type = int8 ? kLiteRtElementTypeInt8 : kLiteRtElementTypeFloat32;
+  const size_t bytes = int8 ? 1 : 4;
   LiteRtEnvironment env;  OK(LiteRtCreateEnvironment(0, nullptr, &env));
   LiteRtModel model;  OK(LiteRtCreateModelFromFile(env, argv[1], &model));
   AddernetLiteRtKernel* adder = AddernetLiteRtKernelCreate(2);
@@ -238,22 +260,27 @@ int main(int argc, char** argv) {
   OK(LiteRtSetOptionsHardwareAccelerators(options, kLiteRtHwAcceleratorCpu));
   OK(AddernetLiteRtRegister(options, adder));
   LiteRtCompiledModel compiled;  OK(LiteRtCreateCompiledModel(env, model, options, &compiled));
-  const int n = std::atoi(argv[3]), out_n = std::atoi(argv[4]);
-  LiteRtRankedTensorType in_type = {kLiteRtElementTypeFloat32, {}}, out_type = in_type;
-  in_type.layout.rank = 4;
-  const int dims[4] = {1, 9, 7, 5};
-  for (int i = 0; i < 4; ++i) in_type.layout.dimensions[i] = dims[i];
-  out_type.layout.rank = 2;  out_type.layout.dimensions[0] = 1;  out_type.layout.dimensions[1] = out_n;
-  float* x = static_cast<float*>(std::aligned_alloc(64, 64 * ((n * 4 + 63) / 64)));
-  float* y = static_cast<float*>(std::aligned_alloc(64, 64 * ((out_n * 4 + 63) / 64)));
+  LiteRtRankedTensorType in_type = {type, Layout(argv[4])}, out_type = {type, Layout(argv[5])};
+  const size_t n = Elements(in_type.layout), out_n = Elements(out_type.layout);
+  const size_t in_size = 64 * ((n * bytes + 63) / 64), out_size = 64 * ((out_n * bytes + 63) / 64);
+  void* x = std::aligned_alloc(64, in_size);
+  void* y = std::aligned_alloc(64, out_size);
   FILE* f = std::fopen(argv[2], "rb");
-  if (std::fread(x, 4, n, f) != static_cast<size_t>(n)) return 1;
+  if (std::fread(x, bytes, n, f) != n) return 1;
   std::fclose(f);
   LiteRtTensorBuffer in, out;
-  OK(LiteRtCreateTensorBufferFromHostMemory(&in_type, x, 64 * ((n * 4 + 63) / 64), nullptr, &in));
-  OK(LiteRtCreateTensorBufferFromHostMemory(&out_type, y, 64 * ((out_n * 4 + 63) / 64), nullptr, &out));
+  OK(LiteRtCreateTensorBufferFromHostMemory(&in_type, x, in_size, nullptr, &in));
+  OK(LiteRtCreateTensorBufferFromHostMemory(&out_type, y, out_size, nullptr, &out));
   OK(LiteRtRunCompiledModel(compiled, 0, 1, &in, 1, &out));
-  for (int i = 0; i < out_n; ++i) std::printf("%.9g\n", y[i]);
+  // The runtime ignores a custom kernel's status: ask the kernel.
+  if (const char* error = AddernetLiteRtKernelTakeError(adder)) {
+    std::fprintf(stderr, "adder op: %s\n", error);
+    return 1;
+  }
+  for (size_t i = 0; i < out_n; ++i) {
+    if (int8) std::printf("%d\n", static_cast<const int8_t*>(y)[i]);
+    else std::printf("%.9g\n", static_cast<const float*>(y)[i]);
+  }
   LiteRtDestroyTensorBuffer(in);  LiteRtDestroyTensorBuffer(out);
   LiteRtDestroyCompiledModel(compiled);  LiteRtDestroyOptions(options);
   AddernetLiteRtKernelDestroy(adder);  LiteRtDestroyModel(model);  LiteRtDestroyEnvironment(env);
@@ -262,9 +289,8 @@ int main(int argc, char** argv) {
 """
 
 
-def test_a_cpp_app_registers_the_op_with_the_documented_call(models, tmp_path):
-    """What adder_conv2d_litert.h tells an app to do, compiled and linked as it says."""
-    paths, filters = models
+def _build_app(tmp_path):
+    """The app above, compiled and linked as adder_conv2d_litert.h tells an app to."""
     litert_dir = os.path.dirname(lite.interpreter._litert_path())  # pylint: disable=protected-access
     (tmp_path / "app.cc").write_text(_APP)
     os.symlink(lite.library_path(), tmp_path / "libaddernet_litert.so")
@@ -275,15 +301,45 @@ def test_a_cpp_app_registers_the_op_with_the_documented_call(models, tmp_path):
          os.path.join(litert_dir, "libLiteRt.so"), f"-Wl,-rpath,{tmp_path}:{litert_dir}"],
         capture_output=True, text=True, timeout=120)
     assert build.returncode == 0, build.stderr[-3000:]
+    return str(tmp_path / "app")
+
+
+def _dims(shape):
+    return ",".join(str(d) for d in shape)
+
+
+def test_a_cpp_app_registers_the_op_with_the_documented_call(models, tmp_path):
+    """What adder_conv2d_litert.h tells an app to do, for the float op and the int8 op."""
+    paths, filters = models
+    app = _build_app(tmp_path)
     x = np.random.default_rng(6).normal(size=(1, H, W, C)).astype(np.float32)
     x.tofile(tmp_path / "x.bin")
     want = _reference(x, filters)[0]
-    run = subprocess.run([str(tmp_path / "app"), paths["exact"], str(tmp_path / "x.bin"),
-                          str(x.size), str(want.size)], capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run([app, paths["exact"], str(tmp_path / "x.bin"), "f32", _dims(x.shape),
+                          _dims([1, want.size])], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
     got = np.array([float(v) for v in run.stdout.split()])
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-5)
+
+    # The int8 op (tests/lite/test_litert_int8.py builds its single-op models).
+    from tests.lite import test_litert_int8 as int8_tests  # pylint: disable=import-outside-toplevel
+    case = int8_tests.CASES[1]
+    xq, wq, requant = int8_tests._case_data(1, case, batch=1)  # pylint: disable=protected-access
+    path = int8_tests._single_op_model(case, wq, requant, tmp_path / "int8.tflite")  # pylint: disable=protected-access
+    xq.tofile(tmp_path / "xq.bin")
+    want, _ = int8_tests._reference(xq, wq, requant, case[2], case[3])  # pylint: disable=protected-access
+    run = subprocess.run([app, path, str(tmp_path / "xq.bin"), "i8", _dims(xq.shape),
+                          _dims(want.shape)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = np.array([int(v) for v in run.stdout.split()], np.int8).reshape(want.shape)
+    int8_tests._assert_matches(got, xq, wq, requant, case[2], case[3])  # pylint: disable=protected-access
+
+    # A node that fails reports through AddernetLiteRtKernelTakeError, and the app stops.
+    bad = int8_tests._single_op_model(case, wq, requant[:-1], tmp_path / "bad.tflite")  # pylint: disable=protected-access
+    run = subprocess.run([app, bad, str(tmp_path / "xq.bin"), "i8", _dims(xq.shape),
+                          _dims(want.shape)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "adder op: the requantization input must have shape [2 O + 3]" in run.stderr
 
 
 def test_kernel_target_is_reported():
