@@ -130,8 +130,7 @@ def _is_plain_relu(layer):
         config = layer.get_config()
         return (config.get("max_value") is None and not config.get("negative_slope")
                 and not config.get("threshold"))
-    return (isinstance(layer, keras.layers.Activation)
-            and keras.activations.serialize(layer.activation) in ("relu", {"class_name": "relu"}))
+    return isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.relu
 
 
 def int8_friendly(model, fold_batch_norm=False):

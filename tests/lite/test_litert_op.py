@@ -222,7 +222,6 @@ _APP = r"""
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 #include "custom_ops/lite/adder_conv2d_litert.h"
 #include "litert/c/litert_compiled_model.h"
 #include "litert/c/litert_environment.h"
