@@ -33,7 +33,7 @@ def _model(flatbuffer):
     return schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
 
 
-def _is_adder(model, op):
+def is_adder(model, op):
     code = model.operatorCodes[op.opcodeIndex]
     return code.customCode is not None and code.customCode.decode() == OP_NAME
 
@@ -53,7 +53,7 @@ def adder_ops(flatbuffer):
     found = []
     for index, graph in enumerate(model.subgraphs):
         for op in graph.operators:
-            if _is_adder(model, op):
+            if is_adder(model, op):
                 found.append({"subgraph": index, "inputs": [int(i) for i in op.inputs],
                               "attrs": _attrs(op)})
     return found
@@ -95,7 +95,7 @@ def _geometry(attrs, x_shape, f_shape):
 def _add_geometry(model):
     for graph in model.subgraphs:
         for op in graph.operators:
-            if not _is_adder(model, op):
+            if not is_adder(model, op):
                 continue
             x_type = graph.tensors[int(op.inputs[0])].type if len(op.inputs) else None
             if len(op.inputs) == 4 and x_type == schema.TensorType.INT8:
@@ -117,19 +117,53 @@ def _add_geometry(model):
             op.inputs = np.array([*(int(i) for i in op.inputs), len(graph.tensors) - 1], np.int32)
 
 
+def prune(model, graph):
+    """Drops the tensors of `graph` (a subgraph of `model`) that no op or graph edge uses,
+    and empties the buffers only they read; returns those buffers' indices."""
+    used = {int(t) for op in graph.operators for t in [*op.inputs, *op.outputs] if t >= 0}
+    used |= {int(t) for t in [*graph.inputs, *graph.outputs]}
+    keep = sorted(used)
+    remap = {old: new for new, old in enumerate(keep)}
+    # The converter shares one buffer between equal constants: empty only
+    # the buffers no kept tensor (of any subgraph) reads.
+    read = {int(graph.tensors[i].buffer) for i in keep}
+    read |= {int(t.buffer) for other in model.subgraphs if other is not graph
+             for t in other.tensors}
+    freed = set()
+    for index, tensor in enumerate(graph.tensors):
+        if index not in used and int(tensor.buffer) not in read:
+            model.buffers[tensor.buffer].data = None
+            freed.add(int(tensor.buffer))
+    graph.tensors = [graph.tensors[i] for i in keep]
+    for op in graph.operators:
+        op.inputs = np.array([remap[int(t)] if t >= 0 else -1 for t in op.inputs], np.int32)
+        op.outputs = np.array([remap[int(t)] for t in op.outputs], np.int32)
+    graph.inputs = np.array([remap[int(t)] for t in graph.inputs], np.int32)
+    graph.outputs = np.array([remap[int(t)] for t in graph.outputs], np.int32)
+    position = next(i for i, other in enumerate(model.subgraphs) if other is graph)
+    for signature in model.signatureDefs or []:
+        if signature.subgraphIndex == position:
+            for edge in [*(signature.inputs or []), *(signature.outputs or [])]:
+                edge.tensorIndex = remap[int(edge.tensorIndex)]
+    return freed
+
+
 def _pack(model):
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
-def finalize(flatbuffer):
+def finalize(flatbuffer, fold=True):
     """The converter's output with geometry inputs and 64-byte aligned tensor data.
 
     Args:
       flatbuffer: bytes of a .tflite file from the TFLite converter (inline
         buffers or the `_experimental_use_buffer_offset` layout), holding
         adder ops with their two inputs (x, filter) and static x shapes.
+      fold: fold each float adder op's following per-channel MUL/ADD/SUB
+        (an inference BN) and ReLU into the op's epilogue
+        (`epilogue.fold_epilogues`); the model computes the same, in fewer ops.
 
     Returns:
       bytes of the finished .tflite file.
@@ -145,6 +179,21 @@ def finalize(flatbuffer):
             payloads[index] = bytes(flatbuffer[buffer.offset:buffer.offset + buffer.size])
             buffer.data = None
     _add_geometry(model)
+    if fold:
+        from addernet_tf.lite.epilogue import fold_epilogues  # pylint: disable=import-outside-toplevel,cyclic-import
+
+        def constant(tensor):
+            data = payloads.get(int(tensor.buffer))
+            if data is None:
+                data = model.buffers[tensor.buffer].data
+                data = None if data is None else np.asarray(data, np.uint8).tobytes()
+            if not data or tensor.type != schema.TensorType.FLOAT32:
+                return None
+            return np.frombuffer(data, np.float32).reshape([int(d) for d in tensor.shape])
+
+        for index in fold_epilogues(model, constant):
+            payloads.pop(index, None)
+            model.buffers[index].offset = model.buffers[index].size = 0
     tensor_buffers = {int(t.buffer) for graph in model.subgraphs for t in graph.tensors}
     for index in tensor_buffers:
         buffer = model.buffers[index]

@@ -162,32 +162,6 @@ def _opcode(model):
     return len(model.operatorCodes) - 1
 
 
-def _prune(model, graph):
-    """Drops the tensors of subgraph 0 no op or graph edge uses; empties their buffers."""
-    used = {int(t) for op in graph.operators for t in [*op.inputs, *op.outputs] if t >= 0}
-    used |= {int(t) for t in [*graph.inputs, *graph.outputs]}
-    keep = sorted(used)
-    remap = {old: new for new, old in enumerate(keep)}
-    # The converter shares one buffer between equal constants: empty only
-    # the buffers no kept tensor (of any subgraph) reads.
-    read = {int(graph.tensors[i].buffer) for i in keep}
-    read |= {int(t.buffer) for other in model.subgraphs if other is not graph
-             for t in other.tensors}
-    for index, tensor in enumerate(graph.tensors):
-        if index not in used and int(tensor.buffer) not in read:
-            model.buffers[tensor.buffer].data = None
-    graph.tensors = [graph.tensors[i] for i in keep]
-    for op in graph.operators:
-        op.inputs = np.array([remap[int(t)] if t >= 0 else -1 for t in op.inputs], np.int32)
-        op.outputs = np.array([remap[int(t)] for t in op.outputs], np.int32)
-    graph.inputs = np.array([remap[int(t)] for t in graph.inputs], np.int32)
-    graph.outputs = np.array([remap[int(t)] for t in graph.outputs], np.int32)
-    for signature in model.signatureDefs or []:
-        if signature.subgraphIndex == 0:
-            for edge in [*(signature.inputs or []), *(signature.outputs or [])]:
-                edge.tensorIndex = remap[int(edge.tensorIndex)]
-
-
 def fuse_adders(flatbuffer, layers):
     """A calibrated int8 .tflite with each adder scope replaced by the int8 custom op.
 
@@ -248,7 +222,7 @@ def fuse_adders(flatbuffer, layers):
     if left:
         raise ValueError(f"{len(layers)} adder layers given, but the model has more adder "
                          f"scopes ({left[0]!r})")
-    _prune(model, graph)
+    fb.prune(model, graph)
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

@@ -43,9 +43,15 @@ struct AddernetLiteRtKernel {
   explicit AddernetLiteRtKernel(int threads) : pool(threads) {}
   addernet::lite::ThreadPool pool;
   PackedFilterCache filters;
-  // Why a node last failed (a static string), until taken: the runtime
-  // ignores the status a custom kernel returns.
+  // Why a node first failed (a static string), until taken: the runtime
+  // ignores the status a custom kernel returns. The first, because a node
+  // that fails hands the nodes after it a stand-in shape they fail on too.
   std::atomic<const char*> error{nullptr};
+
+  void Record(const char* why) {
+    const char* none = nullptr;
+    error.compare_exchange_strong(none, why);
+  }
 };
 
 namespace addernet {
@@ -63,7 +69,8 @@ struct Node {
 // break the op's rules.
 bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char** why) {
   if (num_inputs != 3 && num_inputs != 4) {
-    return *why = "expects 3 inputs (x, filter, geometry) or, int8, 4 (+ requantization)", false;
+    return *why = "expects 3 inputs (x, filter, geometry) or 4 (+ epilogue or requantization)",
+           false;
   }
   const LiteRtLayout &x = in[0], &f = in[1], &geo = in[2];
   if (x.rank != 4 || f.rank != 4) return *why = "x and filter must have rank 4", false;
@@ -76,8 +83,12 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   }
   if (x.dimensions[3] != f.dimensions[2]) return *why = "x's channels != filter's", false;
   if (geo.dimensions[6] > 2) return *why = "unknown formulation", false;
-  if (num_inputs == 4 && (in[3].rank != 1 || in[3].dimensions[0] != 2 * f.dimensions[3] + 3)) {
-    return *why = "the requantization input must have shape [2 O + 3]", false;
+  // Float32's epilogue is [2 O + 2], int8's requantization [2 O + 3]; Run
+  // tells them apart by type (a layout has none).
+  if (num_inputs == 4 &&
+      (in[3].rank != 1 || in[3].dimensions[0] < 2 * f.dimensions[3] + 2 ||
+       in[3].dimensions[0] > 2 * f.dimensions[3] + 3)) {
+    return *why = "the 4th input must have shape [2 O + 2] (float32) or [2 O + 3] (int8)", false;
   }
   AdderConvGeometry& g = node->g;
   g.batch = x.dimensions[0];
@@ -114,7 +125,7 @@ LiteRtStatus GetOutputLayouts(void* user_data, size_t num_inputs, const LiteRtLa
   out[0].rank = 4;
   if (!Describe(num_inputs, in, &node, &why)) {
     std::fprintf(stderr, "%s: %s\n", ADDERNET_LITERT_OP_NAME, why);
-    static_cast<AddernetLiteRtKernel*>(user_data)->error.store(why);
+    static_cast<AddernetLiteRtKernel*>(user_data)->Record(why);
     // A shape the node can fill (with NaN): the runtime ignores our status.
     out[0].dimensions[0] = in[0].rank > 0 ? in[0].dimensions[0] : 1;
     for (int i = 1; i < 4; ++i) out[0].dimensions[i] = 1;
@@ -149,7 +160,7 @@ class Locked {
 // one keeps what it held: the kernel's error is how a caller learns of it).
 LiteRtStatus Fail(AddernetLiteRtKernel* kernel, LiteRtTensorBuffer output, const char* why) {
   std::fprintf(stderr, "%s: %s\n", ADDERNET_LITERT_OP_NAME, why);
-  kernel->error.store(why);
+  kernel->Record(why);
   LiteRtRankedTensorType type;
   size_t bytes = 0;
   if (LiteRtGetTensorBufferTensorType(output, &type) == kLiteRtStatusOk &&
@@ -199,6 +210,14 @@ std::shared_ptr<const PackedFilterCache::Entry> Packed(PackedFilterCache& cache,
   return entry;
 }
 
+bool ValidEpilogue(const cpu::Epilogue<float>& e, int64_t channels) {
+  if (!(e.lo <= e.hi)) return false;
+  for (int64_t o = 0; o < channels; ++o) {
+    if (!std::isfinite(e.scale[o]) || !std::isfinite(e.shift[o])) return false;
+  }
+  return true;
+}
+
 bool IsInt8(float v) { return v >= -128.0f && v <= 127.0f && v == std::floor(v); }
 
 // The int8 path: x, filter and y int8, requantization float32 [2 O + 3] =
@@ -237,7 +256,7 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   auto* kernel = static_cast<AddernetLiteRtKernel*>(user_data);
   if (num_outputs != 1) return kLiteRtStatusErrorInvalidArgument;
   if (num_inputs != 3 && num_inputs != 4) {
-    return Fail(kernel, outputs[0], "expects 3 inputs (x, filter, geometry) or, int8, 4");
+    return Fail(kernel, outputs[0], "expects 3 inputs (x, filter, geometry) or 4");
   }
   LiteRtRankedTensorType types[5];
   for (size_t i = 0; i < num_inputs; ++i) {
@@ -249,21 +268,27 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   if (LiteRtGetTensorBufferTensorType(outputs[0], &y_type) != kLiteRtStatusOk) {
     return Fail(kernel, outputs[0], "cannot read the output's type");
   }
-  const bool int8 = num_inputs == 4;
+  const bool int8 = types[0].element_type == kLiteRtElementTypeInt8;
   const LiteRtElementType data_type = int8 ? kLiteRtElementTypeInt8 : kLiteRtElementTypeFloat32;
   if (types[0].element_type != data_type || types[1].element_type != data_type ||
       y_type.element_type != data_type) {
-    return Fail(kernel, outputs[0], int8 ? "with 4 inputs x, filter and y must be int8"
-                                 : "x, filter and y must be float32");
+    return Fail(kernel, outputs[0], "x, filter and y must be all float32 or all int8");
   }
-  if (int8 && types[3].element_type != kLiteRtElementTypeFloat32) {
-    return Fail(kernel, outputs[0], "the requantization input must be float32");
+  if (int8 && num_inputs != 4) {
+    return Fail(kernel, outputs[0], "the int8 op needs its 4th input, the requantization");
+  }
+  if (num_inputs == 4 && types[3].element_type != kLiteRtElementTypeFloat32) {
+    return Fail(kernel, outputs[0], "the 4th input (epilogue or requantization) must be float32");
   }
   LiteRtLayout layouts[4];
   for (size_t i = 0; i < num_inputs; ++i) layouts[i] = types[i].layout;
   Node node;
   const char* why = nullptr;
   if (!Describe(num_inputs, layouts, &node, &why)) return Fail(kernel, outputs[0], why);
+  if (num_inputs == 4 && layouts[3].dimensions[0] != 2 * node.g.out_channels + (int8 ? 3 : 2)) {
+    return Fail(kernel, outputs[0], int8 ? "the requantization input must have shape [2 O + 3]"
+                                         : "the epilogue input must have shape [2 O + 2]");
+  }
   if (int8 && node.formulation != cpu::Formulation::kExact) {
     return Fail(kernel, outputs[0], "the int8 op has one formulation, exact");
   }
@@ -290,15 +315,30 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
     }
     return kLiteRtStatusOk;
   }
+  cpu::Epilogue<float> epilogue{};
+  const cpu::Epilogue<float>* after = nullptr;
+  std::unique_ptr<Locked> values;
+  if (num_inputs == 4) {
+    values = std::make_unique<Locked>(inputs[3], kLiteRtTensorBufferLockModeRead);
+    const auto* e = static_cast<const float*>(values->data());
+    if (e == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
+    // (lo, hi, scale[O], shift[O]).
+    epilogue = {e + 2, e + 2 + node.g.out_channels, e[0], e[1]};
+    if (!ValidEpilogue(epilogue, node.g.out_channels)) {
+      return Fail(kernel, outputs[0],
+                  "the epilogue needs lo <= hi (not NaN) and finite scales and shifts");
+    }
+    after = &epilogue;
+  }
   const auto entry = Packed(kernel->filters, node.g, f.data(), /*int8=*/false);
   const cpu::PackedForwardFilter<float> packed(node.g, const_cast<float*>(entry->packed.data()));
   const auto* in = static_cast<const float*>(x.data());
   auto* out = static_cast<float*>(y.data());
   if (node.formulation == cpu::Formulation::kMaxIdentity) {
     cpu::AdderConv2DForwardPacked<float, cpu::Formulation::kMaxIdentity>(node.g, in, packed, out,
-                                                                         kernel->pool);
+                                                                         kernel->pool, after);
   } else {
-    cpu::AdderConv2DForwardPacked<float>(node.g, in, packed, out, kernel->pool);
+    cpu::AdderConv2DForwardPacked<float>(node.g, in, packed, out, kernel->pool, after);
   }
   return kLiteRtStatusOk;
 }

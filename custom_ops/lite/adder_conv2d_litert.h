@@ -24,11 +24,15 @@
 //                      exact only); its values are unused. The runtime
 //                      gives a kernel its inputs' shapes but not the node's
 //                      options, so the geometry travels as a shape.
-//   input 3  (int8 only) requantization, float32 [2 O + 3]: z_x, lo, hi,
+//   input 3  int8: the requantization, float32 [2 O + 3]: z_x, lo, hi,
 //                      multiplier[O], bias[O] (python: addernet_tf.lite.int8).
+//            float32, optional: the epilogue, float32 [2 O + 2]: lo, hi,
+//                      scale[O], shift[O] (python: addernet_tf.lite.epilogue;
+//                      lo and hi may be -inf and +inf).
 //   output 0 y         [N, OH, OW, O], OH = (H + pad_top + pad_bottom - KH)
 //                      / stride_h + 1 (likewise OW). float32: y = -sum |x -
-//                      filter|; int8 (x and filter on one grid, pads at
+//                      filter|, with an epilogue min(max(scale[o] * y +
+//                      shift[o], lo), hi); int8 (x and filter on one grid, pads at
 //                      z_x): y = clamp(round(bias[o] - multiplier[o] * sum
 //                      |x - filter|), lo, hi), which holds the layer's BN
 //                      and ReLU when they are folded in.
@@ -62,7 +66,7 @@ void AddernetLiteRtKernelDestroy(AddernetLiteRtKernel* kernel);
 // Adds the op to `options` (before LiteRtCreateCompiledModel).
 LiteRtStatus AddernetLiteRtRegister(LiteRtOptions options, AddernetLiteRtKernel* kernel);
 
-// Why a node last failed since the previous call (a static string), or NULL;
+// Why a node first failed since the previous call (a static string), or NULL;
 // taking it clears it.
 const char* AddernetLiteRtKernelTakeError(AddernetLiteRtKernel* kernel);
 

@@ -480,6 +480,8 @@ def test_tflite_adder_runs_the_custom_op_and_matches_saved_model(
         os.path.join(run_dir, "student.keras"), compile=False)._flatten_layers()
         if type(layer).__name__ == "Adder2D"]) > 0
     assert {op["attrs"]["formulation"] for op in ops} == {formulation}
+    # Each adder layer is followed by its BN: all 20 took it (and a ReLU) as their epilogue.
+    assert all(len(op["inputs"]) == 4 for op in ops)
     with lite.Interpreter(str(out), num_threads=2) as model:
         probabilities = model(test_split[0])
     assert probabilities.shape == (360, 10)

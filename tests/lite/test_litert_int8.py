@@ -483,7 +483,7 @@ def test_pruning_keeps_a_buffer_that_a_kept_constant_shares():
     op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1], np.int32), np.array([3], np.int32)
     graph.operators, graph.inputs, graph.outputs = [op], np.array([0]), np.array([3])
     model.subgraphs = [graph]
-    lite_int8._prune(model, graph)  # pylint: disable=protected-access
+    assert fb.prune(model, graph) == set()
     assert [t.name for t in graph.tensors] == [b"x", b"kept", b"y"]
     assert list(op.outputs) == [2]
     np.testing.assert_array_equal(model.buffers[1].data, np.arange(4))

@@ -441,11 +441,23 @@ inline void WindowSums(const AdderConvGeometry& g, const T* const* rows, T* colu
   }
 }
 
-// The forward pass with a packed filter (PackedForwardFilter).
+// A per-channel affine map and clamp applied to the forward output as it is
+// stored, y = min(max(scale[o] * y + shift[o], lo), hi): an inference BN and
+// ReLU (or ReLU6) folded into the layer, so that they cost no pass of their own.
+template <typename T>
+struct Epilogue {
+  const T* scale;  // [out_channels]
+  const T* shift;  // [out_channels]
+  T lo, hi;        // -inf / +inf for no clamp
+};
+
+// The forward pass with a packed filter (PackedForwardFilter), and with
+// `epilogue` applied to what it stores when not null.
 template <typename T, Formulation F = Formulation::kExact, typename ParallelFor>
 void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
                               const PackedForwardFilter<T>& packed, T* output,
-                              const ParallelFor& parallel_for) {
+                              const ParallelFor& parallel_for,
+                              const Epilogue<T>* epilogue = nullptr) {
   constexpr int64_t OB = kOutBlock<T>;
   constexpr bool kMax = F == Formulation::kMaxIdentity;
   const int64_t window = g.kernel_width * g.in_channels;
@@ -504,6 +516,15 @@ void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
               for (int64_t o = 0; o < on; ++o) y[o] = sx - (a[o] + a[o]);
             } else {
               for (int64_t o = 0; o < on; ++o) y[o] = -a[o];
+            }
+            if (epilogue != nullptr) {
+              const T* scale = epilogue->scale + o0;
+              const T* shift = epilogue->shift + o0;
+              const T lo = epilogue->lo, hi = epilogue->hi;
+              for (int64_t o = 0; o < on; ++o) {
+                const T v = y[o] * scale[o] + shift[o];
+                y[o] = v < lo ? lo : (v > hi ? hi : v);
+              }
             }
           }
           ow += np;
