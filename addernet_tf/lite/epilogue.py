@@ -7,12 +7,16 @@ fused into the ADD), which cost two passes over the layer's output. The
 LiteRT op applies them as it stores its output instead, from a 4th input,
 the epilogue, float32 `[2 O + 2]` = (lo, hi, scale[O], shift[O]):
 
-    y = min(max(scale[o]·adder(x, f)[o] + shift[o], lo), hi)
+    y = min(max(scale[o]·adder(x, f)[o] + shift[o] [+ r], lo), hi)
 
+with r, a 5th input, the residual block's shortcut when its ADD folds too.
 `fold_epilogues` walks from each float adder op through the ops that alone
 read its output: MUL, ADD or SUB by a constant that broadcasts along the
-channels only, then a ReLU, ReLU6 or ReLU_N1_TO_1 (standalone or fused into
-the last of them), and replaces that chain with the epilogue.
+channels only, at most one ADD of a computed tensor of the same shape (the
+residual), then a ReLU, ReLU6 or ReLU_N1_TO_1 (standalone or fused into the
+last of them), and replaces that chain with the epilogue. The op takes the
+place of the chain's last op, as the residual may be computed after the
+adder (a downsampling block's shortcut).
 """
 
 import numpy as np
@@ -67,6 +71,72 @@ def _affine(model, graph, op, current, channels, constant):
     return _builtin(model, op), vector, first == current
 
 
+def _residual(graph, op, current, constant):
+    """The other operand of ADD `op` when it is a float tensor the graph computes with
+    `current`'s shape (a block's shortcut), else None."""
+    if len(op.inputs) != 2 or len(op.outputs) != 1:
+        return None
+    first, second = (int(t) for t in op.inputs)
+    if (first == current) == (second == current):
+        return None
+    other = second if first == current else first
+    tensor = graph.tensors[other]
+    shape = list(graph.tensors[current].shape)
+    if (tensor.type != schema.TensorType.FLOAT32 or constant(tensor) is not None
+            or list(tensor.shape) != shape
+            or list(graph.tensors[int(op.outputs[0])].shape) != shape):
+        return None
+    return other
+
+
+def _walk(model, graph, op, readers, graph_outputs, taken, constant):
+    """The chain after adder op `op`: (op indices, its last output, the epilogue
+    float32 [2 O + 2], the residual tensor or None)."""
+    channels = int(graph.tensors[int(op.inputs[1])].shape[-1])
+    scale, shift = np.ones(channels), np.zeros(channels)
+    lo, hi = -np.inf, np.inf
+    current, chain, residual = int(op.outputs[0]), [], None
+    while len(readers.get(current, [])) == 1 and current not in graph_outputs:
+        index = readers[current][0]
+        nxt = graph.operators[index]
+        kind = _builtin(model, nxt)
+        if index in taken:
+            break
+        if kind in _CLAMP_OPS and len(nxt.inputs) == 1:
+            lo, hi = _CLAMP_OPS[kind]
+            chain.append(index)
+            current = int(nxt.outputs[0])
+            break
+        if kind not in _AFFINE_OPS or residual is not None:
+            break  # after the residual only a clamp folds
+        activation = getattr(nxt.builtinOptions, "fusedActivationFunction", 0)
+        if activation and activation not in _FUSED_CLAMPS:
+            break
+        other = _residual(graph, nxt, current, constant) if kind == _OPS.ADD else None
+        if other is not None:
+            residual = other
+        else:
+            found = _affine(model, graph, nxt, current, channels, constant)
+            if found is None:
+                break
+            kind, vector, current_first = found
+            if kind == _OPS.MUL:
+                scale, shift = scale * vector, shift * vector
+            elif kind == _OPS.ADD:
+                shift = shift + vector
+            elif current_first:  # y − c
+                shift = shift - vector
+            else:  # c − y
+                scale, shift = -scale, vector - shift
+        chain.append(index)
+        current = int(nxt.outputs[0])
+        if activation:
+            lo, hi = _FUSED_CLAMPS[activation]
+            break
+    values = np.concatenate([[lo, hi], scale, shift]).astype(np.float32)
+    return chain, current, values, residual
+
+
 def fold_epilogues(model, constant):
     """Folds the chains after each float adder op of `model` into the op (in place).
 
@@ -78,7 +148,8 @@ def fold_epilogues(model, constant):
 
     Returns:
       the indices of the buffers that only removed tensors read (now empty).
-      Each adder op that took a chain has a 4th input, its epilogue.
+      Each adder op that took a chain has a 4th input, its epilogue, and a
+      5th, the residual, when it took a residual ADD.
     """
     freed = set()
     for graph in model.subgraphs:
@@ -88,51 +159,17 @@ def fold_epilogues(model, constant):
                 if t >= 0:
                     readers.setdefault(int(t), []).append(index)
         graph_outputs = {int(t) for t in graph.outputs}
-        removed = set()
-        for op in graph.operators:
+        taken, moved = set(), {}  # chain ops; {last chain op: the adder op taking its place}
+        for position, op in enumerate(graph.operators):
             if not fb.is_adder(model, op) or len(op.inputs) != 3:
                 continue
             y = int(op.outputs[0])
             if graph.tensors[y].type != schema.TensorType.FLOAT32:
                 continue
-            channels = int(graph.tensors[int(op.inputs[1])].shape[-1])
-            scale, shift = np.ones(channels), np.zeros(channels)
-            lo, hi = -np.inf, np.inf
-            current, chain = y, []
-            while len(readers.get(current, [])) == 1 and current not in graph_outputs:
-                index = readers[current][0]
-                nxt = graph.operators[index]
-                kind = _builtin(model, nxt)
-                if kind in _CLAMP_OPS and len(nxt.inputs) == 1:
-                    lo, hi = _CLAMP_OPS[kind]
-                    chain.append(index)
-                    current = int(nxt.outputs[0])
-                    break
-                if kind not in _AFFINE_OPS:
-                    break
-                activation = getattr(nxt.builtinOptions, "fusedActivationFunction", 0)
-                found = _affine(model, graph, nxt, current, channels, constant)
-                if found is None or (activation and activation not in _FUSED_CLAMPS):
-                    break
-                kind, vector, current_first = found
-                if kind == _OPS.MUL:
-                    scale, shift = scale * vector, shift * vector
-                elif kind == _OPS.ADD:
-                    shift = shift + vector
-                elif current_first:  # y − c
-                    shift = shift - vector
-                else:  # c − y
-                    scale, shift = -scale, vector - shift
-                chain.append(index)
-                current = int(nxt.outputs[0])
-                if activation:
-                    lo, hi = _FUSED_CLAMPS[activation]
-                    break
-            if not chain:
-                continue
-            values = np.concatenate([[lo, hi], scale, shift]).astype(np.float32)
-            if not np.all(np.isfinite(values[2:])):
-                continue  # an overflowing constant: leave the ops as they were
+            chain, current, values, residual = _walk(model, graph, op, readers, graph_outputs,
+                                                     taken, constant)
+            if not chain or not np.all(np.isfinite(values[2:])):
+                continue  # nothing to fold, or an overflowing constant
             buffer = schema.BufferT()
             buffer.data = np.frombuffer(values.tobytes(), np.uint8)
             model.buffers.append(buffer)
@@ -142,11 +179,15 @@ def fold_epilogues(model, constant):
             tensor.buffer = len(model.buffers) - 1
             tensor.name = (graph.tensors[current].name or b"y") + b"/adder_epilogue"
             graph.tensors.append(tensor)
-            op.inputs = np.array([*(int(t) for t in op.inputs), len(graph.tensors) - 1],
-                                 np.int32)
+            extra = [len(graph.tensors) - 1] + ([residual] if residual is not None else [])
+            op.inputs = np.array([*(int(t) for t in op.inputs), *extra], np.int32)
             op.outputs = np.array([current], np.int32)
-            removed.update(chain)
-        if removed:
-            graph.operators = [op for i, op in enumerate(graph.operators) if i not in removed]
+            taken.update(chain)
+            taken.add(position)
+            # Where the chain ended: a residual may be computed after the adder.
+            moved[chain[-1]] = op
+        if moved:
+            graph.operators = [moved.get(i, op) for i, op in enumerate(graph.operators)
+                               if i in moved or i not in taken]
             freed |= fb.prune(model, graph)
     return freed

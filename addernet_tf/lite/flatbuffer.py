@@ -98,7 +98,7 @@ def _add_geometry(model):
             if not is_adder(model, op):
                 continue
             x_type = graph.tensors[int(op.inputs[0])].type if len(op.inputs) else None
-            if len(op.inputs) == 4 and x_type == schema.TensorType.INT8:
+            if len(op.inputs) in (4, 5) and x_type == schema.TensorType.INT8:
                 continue  # int8, built with its geometry by lite.int8.fuse_adders
             if len(op.inputs) != 2:
                 raise ValueError(f"{OP_NAME} has {len(op.inputs)} inputs, expected 2 "

@@ -21,6 +21,17 @@ for `y = scale·(−Σ|x − w| + center) + shift`, then maybe a ReLU,
     multiplier[o] = scale[o]·s_x / s_y
     bias[o] = z_y + (scale[o]·(center[o] − Σ_clipped |w − ŵ|) + shift[o]) / s_y
     lo = z_y under the ReLU (real 0), else −128;  hi = 127.
+
+An int8 ADD that alone reads such an op's unclamped output y (s_y, z_y) and
+adds a residual r (s_r, z_r; a block's shortcut) into o (s_o, z_o), maybe
+with a ReLU, folds in too (`fuse_adders(residuals=True)`): the op takes r as
+a 5th input and computes o directly, with one rounding instead of two,
+
+    multiplier'[o] = multiplier[o]·s_y / s_o,   rm = s_r / s_o
+    bias'[o] = z_o + s_y·(bias[o] − z_y) / s_o − rm·z_r
+    y_q = clamp(round(bias'[o] − multiplier'[o]·acc + rm·r_q), lo, hi)
+
+(lo = z_o under the ReLU), its requantization `[2 O + 4]` with rm last.
 """
 
 import flatbuffers
@@ -97,11 +108,19 @@ def _constant(model, tensor):
     return data is not None and len(data) > 0
 
 
-def _quantization(tensor, what):
+def _per_tensor(tensor):
+    """(scale, zero point) of a per-tensor int8 tensor; None for any other."""
     q = tensor.quantization
     if tensor.type != _INT8 or q is None or q.scale is None or len(q.scale) != 1:
-        raise ValueError(f"the adder's {what} {_name(tensor)!r} is not a per-tensor int8 tensor")
+        return None
     return float(q.scale[0]), int(q.zeroPoint[0])
+
+
+def _quantization(tensor, what):
+    found = _per_tensor(tensor)
+    if found is None:
+        raise ValueError(f"the adder's {what} {_name(tensor)!r} is not a per-tensor int8 tensor")
+    return found
 
 
 def _scope_ops(graph, k):
@@ -162,7 +181,86 @@ def _opcode(model):
     return len(model.operatorCodes) - 1
 
 
-def fuse_adders(flatbuffer, layers):
+_ADD = schema.BuiltinOperator.ADD
+_ACTIVATIONS = schema.ActivationFunctionType
+
+
+def _residual_add(model, graph, op, readers, outputs):
+    """(index of the int8 ADD that alone reads int8 adder op `op`'s output, the other
+    operand's tensor index), or None when there is none to fold."""
+    y = int(op.outputs[0])
+    consumers = readers.get(y, [])
+    if len(consumers) != 1 or y in outputs:
+        return None
+    index = consumers[0]
+    add = graph.operators[index]
+    code = model.operatorCodes[add.opcodeIndex]
+    if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) != _ADD or \
+            len(add.inputs) != 2 or len(add.outputs) != 1:
+        return None
+    first, second = (int(t) for t in add.inputs)
+    if (first == y) == (second == y):
+        return None
+    other = second if first == y else first
+    shape = list(graph.tensors[y].shape)
+    for t in (other, int(add.outputs[0])):
+        tensor = graph.tensors[t]
+        if list(tensor.shape) != shape or _per_tensor(tensor) is None or \
+                _constant(model, tensor):
+            return None
+    activation = getattr(add.builtinOptions, "fusedActivationFunction", 0)
+    if activation not in (_ACTIVATIONS.NONE, _ACTIVATIONS.RELU, _ACTIVATIONS.RELU6):
+        return None
+    return index, other
+
+
+def _fuse_residuals(model, graph, opcode):
+    """Folds each int8 residual ADD after an int8 adder op into it (see the module doc)."""
+    readers = {}
+    for index, op in enumerate(graph.operators):
+        for t in op.inputs:
+            if t >= 0:
+                readers.setdefault(int(t), []).append(index)
+    outputs = {int(t) for t in graph.outputs}
+    taken, moved = set(), {}
+    for position, op in enumerate(graph.operators):
+        if op.opcodeIndex != opcode or len(op.inputs) != 4:
+            continue
+        found = _residual_add(model, graph, op, readers, outputs)
+        if found is None or found[0] in taken:
+            continue
+        index, other = found
+        add = graph.operators[index]
+        requant = np.frombuffer(bytes(model.buffers[graph.tensors[int(op.inputs[3])].buffer]
+                                      .data), np.float32).astype(np.float64)
+        if requant[1] != -128 or requant[2] != 127:
+            continue  # y is clamped (a ReLU of its own): the sum would differ
+        (s_y, z_y), (s_r, z_r), (s_o, z_o) = (
+            _per_tensor(graph.tensors[t]) for t in (int(op.outputs[0]), other,
+                                                    int(add.outputs[0])))
+        channels = (len(requant) - 3) // 2
+        multiplier, bias = requant[3:3 + channels], requant[3 + channels:]
+        rm = s_r / s_o
+        activation = getattr(add.builtinOptions, "fusedActivationFunction", 0)
+        lo = z_o if activation in (_ACTIVATIONS.RELU, _ACTIVATIONS.RELU6) else -128
+        hi = min(127, z_o + round(6.0 / s_o)) if activation == _ACTIVATIONS.RELU6 else 127
+        values = np.concatenate([[requant[0], lo, hi], multiplier * s_y / s_o,
+                                 z_o + s_y * (bias - z_y) / s_o - rm * z_r, [rm]])
+        if not np.all(np.isfinite(values.astype(np.float32))):
+            continue
+        name = f"{_name(graph.tensors[int(add.outputs[0])])}/requantization"
+        op.inputs = np.array([*(int(t) for t in op.inputs[:3]),
+                              _add_tensor(model, graph, name, values.astype(np.float32),
+                                          _FLOAT32),
+                              other], np.int32)
+        op.outputs = np.array([int(add.outputs[0])], np.int32)
+        taken.update((position, index))
+        moved[index] = op  # the residual may be computed after the adder op
+    graph.operators = [moved.get(i, op) for i, op in enumerate(graph.operators)
+                       if i in moved or i not in taken]
+
+
+def fuse_adders(flatbuffer, layers, residuals=True):
     """A calibrated int8 .tflite with each adder scope replaced by the int8 custom op.
 
     Args:
@@ -172,6 +270,9 @@ def fuse_adders(flatbuffer, layers):
         `[KH, KW, C, O]`), "center" (float `[O]`), "strides" (2 ints),
         "paddings" ((top, bottom), (left, right)), and optionally a folded
         BN's "scale" and "shift" (float `[O]` or None) and "relu" (bool).
+      residuals: also fold each int8 ADD that alone reads an op's unclamped
+        output, with its ReLU, taking the ADD's other operand as the op's
+        5th input (see the module doc).
 
     Returns:
       the model's bytes, not yet `finalize`d (tensor data inline).
@@ -222,6 +323,8 @@ def fuse_adders(flatbuffer, layers):
     if left:
         raise ValueError(f"{len(layers)} adder layers given, but the model has more adder "
                          f"scopes ({left[0]!r})")
+    if residuals:
+        _fuse_residuals(model, graph, opcode)
     fb.prune(model, graph)
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

@@ -68,9 +68,9 @@ struct Node {
 // The node's geometry from its inputs' shapes; false (and `why`) if they
 // break the op's rules.
 bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char** why) {
-  if (num_inputs != 3 && num_inputs != 4) {
-    return *why = "expects 3 inputs (x, filter, geometry) or 4 (+ epilogue or requantization)",
-           false;
+  if (num_inputs < 3 || num_inputs > 5) {
+    return *why = "expects 3 inputs (x, filter, geometry), 4 (+ epilogue or requantization) "
+                  "or 5 (+ residual)", false;
   }
   const LiteRtLayout &x = in[0], &f = in[1], &geo = in[2];
   if (x.rank != 4 || f.rank != 4) return *why = "x and filter must have rank 4", false;
@@ -83,11 +83,11 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   }
   if (x.dimensions[3] != f.dimensions[2]) return *why = "x's channels != filter's", false;
   if (geo.dimensions[6] > 2) return *why = "unknown formulation", false;
-  // Float32's epilogue is [2 O + 2], int8's requantization [2 O + 3]; Run
-  // tells them apart by type (a layout has none).
-  if (num_inputs == 4 &&
+  // Float32's epilogue is [2 O + 2], int8's requantization [2 O + 3] (or
+  // [2 O + 4] with a residual); Run tells them apart by type (a layout has none).
+  if (num_inputs >= 4 &&
       (in[3].rank != 1 || in[3].dimensions[0] < 2 * f.dimensions[3] + 2 ||
-       in[3].dimensions[0] > 2 * f.dimensions[3] + 3)) {
+       in[3].dimensions[0] > 2 * f.dimensions[3] + 4)) {
     return *why = "the 4th input must have shape [2 O + 2] (float32) or [2 O + 3] (int8)", false;
   }
   AdderConvGeometry& g = node->g;
@@ -109,6 +109,13 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   }
   g.out_height = (g.in_height + pad_h - g.kernel_height) / g.stride_h + 1;
   g.out_width = (g.in_width + pad_w - g.kernel_width) / g.stride_w + 1;
+  if (num_inputs == 5) {
+    const LiteRtLayout& r = in[4];
+    if (r.rank != 4 || r.dimensions[0] != g.batch || r.dimensions[1] != g.out_height ||
+        r.dimensions[2] != g.out_width || r.dimensions[3] != g.out_channels) {
+      return *why = "the residual must have the output's shape", false;
+    }
+  }
   node->formulation = geo.dimensions[6] == 2 ? cpu::Formulation::kMaxIdentity
                                              : cpu::Formulation::kExact;
   return true;
@@ -221,16 +228,18 @@ bool ValidEpilogue(const cpu::Epilogue<float>& e, int64_t channels) {
 bool IsInt8(float v) { return v >= -128.0f && v <= 127.0f && v == std::floor(v); }
 
 // The int8 path: x, filter and y int8, requantization float32 [2 O + 3] =
-// (x's zero point, lo, hi, multiplier[O], bias[O]) (adder_conv2d_int8.h).
+// (x's zero point, lo, hi, multiplier[O], bias[O]), and with a residual
+// (int8, y's shape) [2 O + 4], its multiplier last (adder_conv2d_int8.h).
 LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void* x_data,
-                     const void* f_data, const float* requant, void* y_data) {
+                     const void* f_data, const float* requant, const int8_t* residual,
+                     void* y_data) {
   const AdderConvGeometry& g = node.g;
   const float zero_point = requant[0];
   if (!IsInt8(zero_point) || !IsInt8(requant[1]) || !IsInt8(requant[2]) ||
       requant[1] > requant[2]) {
     return kLiteRtStatusErrorInvalidArgument;
   }
-  for (int64_t i = 3; i < 3 + 2 * g.out_channels; ++i) {
+  for (int64_t i = 3; i < 3 + 2 * g.out_channels + (residual != nullptr); ++i) {
     if (!std::isfinite(requant[i])) return kLiteRtStatusErrorInvalidArgument;
   }
   const auto entry = Packed(kernel->filters, g, f_data, /*int8=*/true);
@@ -245,7 +254,9 @@ LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void*
                  int8::PadInputRows(g, x, static_cast<int>(zero_point), buffer, begin, end);
                });
   const int8::Requantization rq{requant + 3, requant + 3 + g.out_channels,
-                                static_cast<int>(requant[1]), static_cast<int>(requant[2])};
+                                static_cast<int>(requant[1]), static_cast<int>(requant[2]),
+                                residual,
+                                residual != nullptr ? requant[3 + 2 * g.out_channels] : 0.0f};
   int8::AdderConv2DForwardInt8(g, buffer, entry->packed_int8.data(), rq,
                                static_cast<int8_t*>(y_data), kernel->pool);
   return kLiteRtStatusOk;
@@ -255,16 +266,16 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
                  size_t num_outputs, LiteRtTensorBuffer* outputs) {
   auto* kernel = static_cast<AddernetLiteRtKernel*>(user_data);
   if (num_outputs != 1) return kLiteRtStatusErrorInvalidArgument;
-  if (num_inputs != 3 && num_inputs != 4) {
-    return Fail(kernel, outputs[0], "expects 3 inputs (x, filter, geometry) or 4");
+  if (num_inputs < 3 || num_inputs > 5) {
+    return Fail(kernel, outputs[0], "expects 3 to 5 inputs (x, filter, geometry, ...)");
   }
-  LiteRtRankedTensorType types[5];
+  LiteRtRankedTensorType types[6];
   for (size_t i = 0; i < num_inputs; ++i) {
     if (LiteRtGetTensorBufferTensorType(inputs[i], &types[i]) != kLiteRtStatusOk) {
       return Fail(kernel, outputs[0], "cannot read an input's type");
     }
   }
-  LiteRtRankedTensorType& y_type = types[4];
+  LiteRtRankedTensorType& y_type = types[5];
   if (LiteRtGetTensorBufferTensorType(outputs[0], &y_type) != kLiteRtStatusOk) {
     return Fail(kernel, outputs[0], "cannot read the output's type");
   }
@@ -274,20 +285,27 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
       y_type.element_type != data_type) {
     return Fail(kernel, outputs[0], "x, filter and y must be all float32 or all int8");
   }
-  if (int8 && num_inputs != 4) {
+  if (int8 && num_inputs < 4) {
     return Fail(kernel, outputs[0], "the int8 op needs its 4th input, the requantization");
   }
-  if (num_inputs == 4 && types[3].element_type != kLiteRtElementTypeFloat32) {
+  if (num_inputs >= 4 && types[3].element_type != kLiteRtElementTypeFloat32) {
     return Fail(kernel, outputs[0], "the 4th input (epilogue or requantization) must be float32");
   }
-  LiteRtLayout layouts[4];
+  if (num_inputs == 5 && types[4].element_type != data_type) {
+    return Fail(kernel, outputs[0], "the residual must have x's type");
+  }
+  LiteRtLayout layouts[5];
   for (size_t i = 0; i < num_inputs; ++i) layouts[i] = types[i].layout;
   Node node;
   const char* why = nullptr;
   if (!Describe(num_inputs, layouts, &node, &why)) return Fail(kernel, outputs[0], why);
-  if (num_inputs == 4 && layouts[3].dimensions[0] != 2 * node.g.out_channels + (int8 ? 3 : 2)) {
-    return Fail(kernel, outputs[0], int8 ? "the requantization input must have shape [2 O + 3]"
-                                         : "the epilogue input must have shape [2 O + 2]");
+  const bool residual = num_inputs == 5;
+  if (num_inputs >= 4 &&
+      layouts[3].dimensions[0] != 2 * node.g.out_channels + (int8 ? 3 + residual : 2)) {
+    return Fail(kernel, outputs[0],
+                !int8 ? "the epilogue input must have shape [2 O + 2]"
+                : residual ? "the requantization input must have shape [2 O + 4] with a residual"
+                           : "the requantization input must have shape [2 O + 3]");
   }
   if (int8 && node.formulation != cpu::Formulation::kExact) {
     return Fail(kernel, outputs[0], "the int8 op has one formulation, exact");
@@ -304,10 +322,16 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   if (x.data() == nullptr || f.data() == nullptr || y.data() == nullptr) {
     return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
   }
+  std::unique_ptr<Locked> r;
+  if (residual) {
+    r = std::make_unique<Locked>(inputs[4], kLiteRtTensorBufferLockModeRead);
+    if (r->data() == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
+  }
   if (int8) {
     Locked requant(inputs[3], kLiteRtTensorBufferLockModeRead);
     if (requant.data() == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
     if (RunInt8(kernel, node, x.data(), f.data(), static_cast<const float*>(requant.data()),
+                residual ? static_cast<const int8_t*>(r->data()) : nullptr,
                 y.data()) != kLiteRtStatusOk) {
       return Fail(kernel, outputs[0],
                   "the requantization needs a zero point and lo <= hi in [-128, 127] and "
@@ -318,12 +342,13 @@ LiteRtStatus Run(void* user_data, size_t num_inputs, const LiteRtTensorBuffer* i
   cpu::Epilogue<float> epilogue{};
   const cpu::Epilogue<float>* after = nullptr;
   std::unique_ptr<Locked> values;
-  if (num_inputs == 4) {
+  if (num_inputs >= 4) {
     values = std::make_unique<Locked>(inputs[3], kLiteRtTensorBufferLockModeRead);
     const auto* e = static_cast<const float*>(values->data());
     if (e == nullptr) return Fail(kernel, outputs[0], "cannot lock a tensor buffer");
     // (lo, hi, scale[O], shift[O]).
-    epilogue = {e + 2, e + 2 + node.g.out_channels, e[0], e[1]};
+    epilogue = {e + 2, e + 2 + node.g.out_channels, e[0], e[1],
+                residual ? static_cast<const float*>(r->data()) : nullptr};
     if (!ValidEpilogue(epilogue, node.g.out_channels)) {
       return Fail(kernel, outputs[0],
                   "the epilogue needs lo <= hi (not NaN) and finite scales and shifts");

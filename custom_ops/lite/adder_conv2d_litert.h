@@ -25,17 +25,20 @@
 //                      gives a kernel its inputs' shapes but not the node's
 //                      options, so the geometry travels as a shape.
 //   input 3  int8: the requantization, float32 [2 O + 3]: z_x, lo, hi,
-//                      multiplier[O], bias[O] (python: addernet_tf.lite.int8).
+//                      multiplier[O], bias[O], and with input 4 one more
+//                      float, rm (python: addernet_tf.lite.int8).
 //            float32, optional: the epilogue, float32 [2 O + 2]: lo, hi,
 //                      scale[O], shift[O] (python: addernet_tf.lite.epilogue;
 //                      lo and hi may be -inf and +inf).
+//   input 4  optional: a residual r of y's type and shape (a block's shortcut).
 //   output 0 y         [N, OH, OW, O], OH = (H + pad_top + pad_bottom - KH)
 //                      / stride_h + 1 (likewise OW). float32: y = -sum |x -
 //                      filter|, with an epilogue min(max(scale[o] * y +
-//                      shift[o], lo), hi); int8 (x and filter on one grid, pads at
-//                      z_x): y = clamp(round(bias[o] - multiplier[o] * sum
-//                      |x - filter|), lo, hi), which holds the layer's BN
-//                      and ReLU when they are folded in.
+//                      shift[o] [+ r], lo), hi); int8 (x and filter on one
+//                      grid, pads at z_x): y = clamp(round(bias[o] -
+//                      multiplier[o] * sum |x - filter| [+ rm * r]), lo, hi),
+//                      which holds the layer's BN, the block's ADD and the
+//                      ReLU when they are folded in.
 // A node that breaks these rules writes why on stderr, records it in the
 // kernel (AddernetLiteRtKernelTakeError) and outputs NaN (float32) in a
 // [N, 1, 1, 1] stand-in shape, which fails the model's preparation wherever

@@ -27,20 +27,27 @@ S2 = np.array([-0.1, 0.03, -0.06, 0.1, -0.04, 0.06], np.float32)
 T2 = RNG.normal(size=6).astype(np.float32)
 T3 = RNG.normal(size=4).astype(np.float32)
 PIXEL = RNG.normal(size=(H, W, 8)).astype(np.float32)
+# A residual block on 8 channels, and a two-branch one (both branches adders) on 6 -> 4.
+F5 = RNG.normal(size=(3, 3, 8, 8)).astype(np.float32)
+S5, T5 = RNG.uniform(-0.1, 0.1, 8).astype(np.float32), RNG.normal(size=8).astype(np.float32)
+F6 = RNG.normal(size=(3, 3, 6, 4)).astype(np.float32)
+S6, T6 = RNG.uniform(-0.05, 0.05, 4).astype(np.float32), RNG.normal(size=4).astype(np.float32)
 
 
 def _chain(formulation):
-    """Four adder layers, each followed by a different chain that folds."""
+    """Six adder layers, each followed by a different chain that folds."""
     def fn(x):
         def adder(h, f, strides=1):
             return adder_conv2d(h, tf.constant(f), strides=strides, padding="SAME",
                                 formulation=formulation)
         # BN-like (scales of both signs) + ReLU: MUL, ADD with ReLU fused.
-        h = tf.nn.relu(adder(x, F1) * S1 + T1)
+        h1 = tf.nn.relu(adder(x, F1) * S1 + T1)
+        # A residual block: BN, the shortcut's ADD, ReLU.
+        h = tf.nn.relu(adder(h1, F5) * S5 + T5 + h1)
         # A [1, 1, 1, O] scale, a subtracted shift, then ReLU6.
         h = tf.nn.relu6(adder(h, F2, 2) * S2.reshape(1, 1, 1, -1) - T2)
-        # A ReLU alone.
-        h = tf.nn.relu(adder(h, F3) * 0.05)
+        # Two adder branches added, then a ReLU: one takes the other as its residual.
+        h = tf.nn.relu(adder(h, F3) * 0.05 + (adder(h, F6) * S6 + T6))
         # A constant minus the output (SUB, reversed), and the graph's output.
         return {"y": T3[:3] - adder(h, F4)}
     return fn
@@ -48,9 +55,12 @@ def _chain(formulation):
 
 def _chain_reference(x):
     """The output and the pre-clamp values of the ReLU6 layer."""
-    h = np.maximum(npref.forward(x, F1, 1, "SAME") * S1 + T1, 0)
+    h1 = np.maximum(npref.forward(x, F1, 1, "SAME") * S1 + T1, 0)
+    h = np.maximum(npref.forward(h1, F5, 1, "SAME") * S5 + T5 + h1, 0)
     before = npref.forward(h, F2, 2, "SAME") * S2 - T2
-    h = np.maximum(npref.forward(np.clip(before, 0, 6), F3, 1, "SAME") * 0.05, 0)
+    h = np.clip(before, 0, 6)
+    h = np.maximum(npref.forward(h, F3, 1, "SAME") * 0.05 + npref.forward(h, F6, 1, "SAME") * S6
+                   + T6, 0)
     return T3[:3] - npref.forward(h, F4, 1, "SAME"), before
 
 
@@ -84,17 +94,18 @@ def _ops(flatbuffer):
 
 
 def _epilogues(flatbuffer):
-    """The epilogue of each adder op (float32 [2 O + 2]) or None, in graph order."""
+    """{filter shape: (epilogue float32 [2 O + 2] or None, has a residual)} of the adder ops."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     graph = model.subgraphs[0]
-    found = []
+    found = {}
     for op in lite.adder_ops(flatbuffer):
+        key = tuple(int(d) for d in graph.tensors[op["inputs"][1]].shape)
         if len(op["inputs"]) == 3:
-            found.append(None)
+            found[key] = (None, False)
             continue
         buffer = model.buffers[graph.tensors[op["inputs"][3]].buffer]
-        found.append(np.frombuffer(flatbuffer[buffer.offset:buffer.offset + buffer.size],
-                                   np.float32))
+        found[key] = (np.frombuffer(flatbuffer[buffer.offset:buffer.offset + buffer.size],
+                                    np.float32), len(op["inputs"]) == 5)
     return found
 
 
@@ -136,30 +147,37 @@ def test_folded_chains_match_the_reference_and_the_unfolded_model(chain, formula
 
 def test_the_fold_removes_the_chains_and_writes_their_epilogues(chain):
     folded, unfolded = chain["exact", True], chain["exact", False]
-    assert _ops(folded) == ["Addernet>AdderConv2D"] * 4, _ops(folded)
+    assert _ops(folded) == ["Addernet>AdderConv2D"] * 6, _ops(folded)
     assert sorted(set(_ops(unfolded)) - {"Addernet>AdderConv2D"}) >= ["ADD", "MUL"]
-    assert len(_ops(unfolded)) >= 4 + 6, _ops(unfolded)
-    assert _epilogues(unfolded) == [None] * 4
+    assert len(_ops(unfolded)) >= 6 + 10, _ops(unfolded)
+    assert set(_epilogues(unfolded).values()) == {(None, False)}
     with pytest.raises(ValueError, match="finalized already"):
         lite.finalize(folded)
-    e1, e2, e3, e4 = _epilogues(folded)
+    got = _epilogues(folded)
     inf = np.float32(np.inf)
-    np.testing.assert_array_equal(e1[:2], [0, inf])
-    np.testing.assert_allclose(e1[2:], np.concatenate([S1, T1]), rtol=1e-6)
-    np.testing.assert_array_equal(e2[:2], [0, 6])
-    np.testing.assert_allclose(e2[2:], np.concatenate([S2, -T2]), rtol=1e-6)
-    np.testing.assert_array_equal(e3[:2], [0, inf])
-    np.testing.assert_allclose(e3[2:], np.concatenate([np.full(4, 0.05), np.zeros(4)]),
-                               rtol=1e-6)
-    np.testing.assert_array_equal(e4[:2], [-inf, inf])
-    np.testing.assert_allclose(e4[2:], np.concatenate([-np.ones(3), T3[:3]]), rtol=1e-6)
+
+    def check(f, lo_hi, scale, shift, residual):
+        values, has_residual = got[f.shape]
+        np.testing.assert_array_equal(values[:2], lo_hi)
+        np.testing.assert_allclose(values[2:], np.concatenate([scale, shift]), rtol=1e-6)
+        assert has_residual == residual, f.shape
+
+    check(F1, [0, inf], S1, T1, False)
+    check(F5, [0, inf], S5, T5, True)
+    check(F2, [0, 6], S2, -T2, False)
+    check(F4, [-inf, inf], -np.ones(3), T3[:3], False)
+    # Of the two branches, the first to be walked takes the ADD (and its ReLU).
+    (_, r3), (_, r6) = got[F3.shape], got[F6.shape]
+    assert r3 != r6
+    check(F3, [0, inf] if r3 else [-inf, inf], np.full(4, 0.05), np.zeros(4), r3)
+    check(F6, [0, inf] if r6 else [-inf, inf], S6, T6, r6)
 
 
 def test_outputs_read_twice_or_scaled_by_computed_or_per_pixel_values_stay(tmp_path):
     converted = _convert(_blocked, tf.TensorSpec([None, H, W, C], tf.float32), str(tmp_path))
     folded, unfolded = lite.finalize(converted), lite.finalize(converted, fold=False)
     assert _ops(folded) == _ops(unfolded)
-    assert _epilogues(folded) == [None] * 3
+    assert set(_epilogues(folded).values()) == {(None, False)} and len(lite.adder_ops(folded)) == 3
     x = np.random.default_rng(13).normal(size=(2, H, W, C)).astype(np.float32)
     np.testing.assert_allclose(_run(folded, x, tmp_path / "m.tflite"),
                                _blocked_reference(x), rtol=1e-5, atol=2e-4)

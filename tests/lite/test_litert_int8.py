@@ -36,13 +36,13 @@ CASES = [
 ]
 
 
-def _reference(xq, wq, requant, strides, pads):
-    """int8 `[N, OH, OW, O]`: clamp(round(bias - m * sum |x - w|), lo, hi), pads at x's zero
-    point; requant = (zero, lo, hi, m[O], bias[O])."""
+def _reference(xq, wq, requant, strides, pads, residual=None):
+    """int8 `[N, OH, OW, O]`: clamp(round(bias - m * sum |x - w| [+ rm * residual]), lo, hi),
+    pads at x's zero point; requant = (zero, lo, hi, m[O], bias[O] [, rm])."""
     o = wq.shape[3]
     zero, lo, hi = (int(v) for v in requant[:3])
-    m, bias = (requant[3:3 + o].astype(np.float64), requant[3 + o:].astype(np.float64))
-    assert len(bias) == o
+    m, bias = (requant[3:3 + o].astype(np.float64), requant[3 + o:3 + 2 * o].astype(np.float64))
+    assert len(bias) == o and len(requant) == 2 * o + 3 + (residual is not None)
     top, bottom, left, right = pads
     xp = np.pad(xq.astype(np.int64), [(0, 0), (top, bottom), (left, right), (0, 0)],
                 constant_values=zero)
@@ -56,11 +56,13 @@ def _reference(xq, wq, requant, strides, pads):
             patch = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
             acc += np.abs(patch[..., None] - wq[i, j].astype(np.int64)).sum(axis=3)
     value = bias - m * acc
+    if residual is not None:
+        value = value + float(requant[-1]) * residual.astype(np.float64)
     return np.clip(np.round(value), lo, hi), value
 
 
-def _assert_matches(got, xq, wq, requant, strides, pads):
-    want, value = _reference(xq, wq, requant, strides, pads)
+def _assert_matches(got, xq, wq, requant, strides, pads, residual=None):
+    want, value = _reference(xq, wq, requant, strides, pads, residual)
     assert got.shape == want.shape
     # The kernel rounds a float32 value; ties (within float32 error) may go either way.
     tie = np.abs(np.abs(value - np.floor(value)) - 0.5) < 1e-3 * np.maximum(1, np.abs(value))
@@ -69,7 +71,7 @@ def _assert_matches(got, xq, wq, requant, strides, pads):
     assert np.all(diff <= 1)
 
 
-def _case_data(seed, case, batch=8):
+def _case_data(seed, case, batch=8, residual=False):
     (h, w, c), fshape, _, _ = case
     rng = np.random.default_rng(seed)
     xq = rng.integers(-128, 128, size=(batch, h, w, c)).astype(np.int8)
@@ -85,7 +87,9 @@ def _case_data(seed, case, batch=8):
     # Every other case clamps below (as a folded ReLU does), every third above.
     lo = int(rng.integers(-30, -10)) if seed % 2 else -128
     hi = int(rng.integers(20, 40)) if seed % 3 == 0 else 127
-    requant = np.concatenate([[zero, lo, hi], m, bias]).astype(np.float32)
+    # A residual's multiplier (s_r / s_o) keeps its term within about ±40 too.
+    extra = [rng.uniform(0.1, 0.3)] if residual else []
+    requant = np.concatenate([[zero, lo, hi], m, bias, extra]).astype(np.float32)
     return xq, wq, requant
 
 
@@ -104,8 +108,9 @@ def _tensor(graph, model, name, shape, tensor_type, data=None):
     return len(graph.tensors) - 1
 
 
-def _single_op_model(case, wq, requant, path, requant_shape=None):
-    """A .tflite of one int8 adder op: x int8 [1, H, W, C] in, y int8 out."""
+def _single_op_model(case, wq, requant, path, requant_shape=None, residual=False):
+    """A .tflite of one int8 adder op: x int8 [1, H, W, C] in, y int8 out; with
+    `residual`, x is the op's residual too (x and y of one shape)."""
     (h, w, c), fshape, (sh, sw), (top, bottom, left, right) = case
     oh = (h + top + bottom - fshape[0]) // sh + 1
     ow = (w + left + right - fshape[1]) // sw + 1
@@ -129,7 +134,7 @@ def _single_op_model(case, wq, requant, path, requant_shape=None):
     y = _tensor(graph, model, "y", [1, oh, ow, fshape[3]], int8)
     op = schema.OperatorT()
     op.opcodeIndex = 0
-    op.inputs = np.array([x, f, g, r], np.int32)
+    op.inputs = np.array([x, f, g, r] + ([x] if residual else []), np.int32)
     op.outputs = np.array([y], np.int32)
     graph.operators = [op]
     graph.inputs = np.array([x], np.int32)
@@ -164,6 +169,27 @@ def test_int8_op_matches_the_reference_at_every_geometry(index, tmp_path):
     assert (lo == -128 or np.any(got == lo)) and (hi == 127 or np.any(got == hi))
 
 
+@pytest.mark.parametrize("case", [((9, 7, 8), (3, 3, 8, 8), (1, 1), (1, 1, 1, 1)), CASES[5]],
+                         ids=["8ch", "16ch"])
+def test_int8_op_adds_its_residual(case, tmp_path):
+    xq, wq, requant = _case_data(7, case, residual=True)
+    path = _single_op_model(case, wq, requant, tmp_path / "op.tflite", residual=True)
+    with lite.Interpreter(path, 1) as one, lite.Interpreter(path, 2) as two:
+        got = one(xq)
+        np.testing.assert_array_equal(two(xq), got)
+    _assert_matches(got, xq, wq, requant, case[2], case[3], residual=xq)
+    # The residual's term moves the outputs: without it they would differ.
+    without, _ = _reference(xq, wq, np.concatenate([requant[:-1], [0]]), case[2], case[3],
+                            residual=xq)
+    assert np.mean(got != without) > 0.5
+    # A residual needs the requantization's [2 O + 4] form.
+    bad = _single_op_model(case, wq, requant[:-1], tmp_path / "bad.tflite", residual=True)
+    with lite.Interpreter(bad) as model:
+        with pytest.raises(RuntimeError, match=r"the requantization input must have shape "
+                                               r"\[2 O \+ 4\] with a residual"):
+            model(xq)
+
+
 @pytest.mark.parametrize("target", ["-march=x86-64-v3", "-march=x86-64",
                                     "-march=x86-64-v3 -DADDERNET_INT8_PORTABLE"])
 def test_the_kernel_built_for_other_targets_matches_the_reference(target, tmp_path):
@@ -177,20 +203,25 @@ def test_the_kernel_built_for_other_targets_matches_the_reference(target, tmp_pa
                            timeout=120)
     assert build.returncode == 0, build.stderr[-3000:]
     for index, case in enumerate(CASES):
-        xq, wq, requant = _case_data(index, case)
-        for name, array in (("x", xq), ("w", wq), ("r", requant)):
-            array.tofile(tmp_path / f"{name}.bin")
+        # Every other case with a residual (its partial vectors of channels too).
+        with_residual = index % 2 == 1
+        xq, wq, requant = _case_data(index, case, residual=with_residual)
         (h, w, c), (kh, kw, _, o), (sh, sw), (top, bottom, left, right) = case
         oh = (h + top + bottom - kh) // sh + 1
         ow = (w + left + right - kw) // sw + 1
-        args = [len(xq), h, w, c, kh, kw, o, oh, ow, sh, sw, top, left]
+        residual = np.random.default_rng(index).integers(
+            -128, 128, (len(xq), oh, ow, o)).astype(np.int8) if with_residual else None
+        for name, array in (("x", xq), ("w", wq), ("r", requant), ("res", residual)):
+            if array is not None:
+                array.tofile(tmp_path / f"{name}.bin")
+        args = [len(xq), h, w, c, kh, kw, o, oh, ow, sh, sw, top, left, int(with_residual)]
         run = subprocess.run([str(binary), str(tmp_path), *map(str, args)],
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stderr
         expected = {"-march=x86-64-v3": "avx2", "-march=x86-64": "sse2"}.get(target, "portable")
         assert run.stdout.split()[0] == expected
         got = np.fromfile(tmp_path / "y.bin", np.int8).reshape(len(xq), oh, ow, o)
-        _assert_matches(got, xq, wq, requant, case[2], case[3])
+        _assert_matches(got, xq, wq, requant, case[2], case[3], residual)
 
 
 _HARNESS = r"""
@@ -210,24 +241,30 @@ std::vector<T> Read(const std::string& path, size_t n) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 15) return 2;
+  if (argc != 16) return 2;
   const std::string dir = argv[1];
-  long a[13];
-  for (int i = 0; i < 13; ++i) a[i] = std::atol(argv[2 + i]);
+  long a[14];
+  for (int i = 0; i < 14; ++i) a[i] = std::atol(argv[2 + i]);
+  const bool with_residual = a[13] != 0;
   addernet::AdderConvGeometry g{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
                                 a[10], a[11], a[12]};
   auto x = Read<int8_t>(dir + "/x.bin", g.batch * g.in_height * g.in_width * g.in_channels);
   auto w = Read<int8_t>(dir + "/w.bin", g.kernel_height * g.kernel_width * g.in_channels *
                                             g.out_channels);
-  auto r = Read<float>(dir + "/r.bin", 2 * g.out_channels + 3);
+  auto r = Read<float>(dir + "/r.bin", 2 * g.out_channels + 3 + with_residual);
+  const size_t outputs = g.batch * g.out_height * g.out_width * g.out_channels;
+  std::vector<int8_t> residual;
+  if (with_residual) residual = Read<int8_t>(dir + "/res.bin", outputs);
   std::vector<uint8_t> packed(addernet::int8::PackedFilterBytes(g));
   addernet::int8::PackFilter(g, w.data(), packed.data());
   std::vector<uint8_t> padded(addernet::int8::InputWorkspaceBytes(g));
   addernet::int8::PadInput(g, x.data(), static_cast<int>(r[0]), padded.data());
-  std::vector<int8_t> y(g.batch * g.out_height * g.out_width * g.out_channels);
+  std::vector<int8_t> y(outputs);
   auto inline_for = [](int64_t units, int64_t, const auto& fn) { fn(int64_t{0}, units); };
-  const addernet::int8::Requantization rq{r.data() + 3, r.data() + 3 + g.out_channels,
-                                          static_cast<int>(r[1]), static_cast<int>(r[2])};
+  const addernet::int8::Requantization rq{
+      r.data() + 3, r.data() + 3 + g.out_channels, static_cast<int>(r[1]),
+      static_cast<int>(r[2]), with_residual ? residual.data() : nullptr,
+      with_residual ? r[3 + 2 * g.out_channels] : 0.0f};
   addernet::int8::AdderConv2DForwardInt8(g, padded.data(), packed.data(), rq, y.data(),
                                          inline_for);
   FILE* f = std::fopen((dir + "/y.bin").c_str(), "wb");
@@ -390,15 +427,9 @@ def test_fuse_adders_replaces_each_adder_scope_with_the_int8_op(tmp_path):
         lite_int8.fuse_adders(builtin, int8.adder_layers(friendly)[:1])
 
 
-def test_fuse_adders_folds_each_batch_norm_and_relu_into_the_int8_op(tmp_path):
-    from addernet_tf.export import int8, serving  # pylint: disable=import-outside-toplevel
-    from addernet_tf.export.run import RunInfo  # pylint: disable=import-outside-toplevel
-
-    keras.utils.set_random_seed(1)
-    model = _small_adder_model()
-    images = np.random.default_rng(1).integers(0, 256, (64, 8, 8, 3)).astype(np.uint8)
-    normalized = (images / 255.0 - 0.5) / 0.25
-    rng = np.random.default_rng(2)
+def _trained_like(model, normalized, rng):
+    """Sets `model`'s BNs (adder_k → bn_k) and its "dense" layer as training would leave
+    them on `normalized` images; returns the float logits."""
     for adder, bn in (("adder_a", "bn_a"), ("adder_b", "bn_b")):
         out = keras.Model(model.input, model.get_layer(adder).output).predict(normalized,
                                                                                verbose=0)
@@ -415,7 +446,18 @@ def test_fuse_adders_folds_each_batch_norm_and_relu_into_the_int8_op(tmp_path):
     weights = rng.normal(size=dense.kernel.shape) / (pooled.std(0)[:, None] + 1e-6)
     dense.kernel.assign(weights)
     dense.bias.assign(-(pooled @ weights).mean(0))
-    float_logits = model.predict(normalized, verbose=0)
+    return model.predict(normalized, verbose=0)
+
+
+def test_fuse_adders_folds_each_batch_norm_and_relu_into_the_int8_op(tmp_path):
+    from addernet_tf.export import int8, serving  # pylint: disable=import-outside-toplevel
+    from addernet_tf.export.run import RunInfo  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(1)
+    model = _small_adder_model()
+    images = np.random.default_rng(1).integers(0, 256, (64, 8, 8, 3)).astype(np.uint8)
+    normalized = (images / 255.0 - 0.5) / 0.25
+    float_logits = _trained_like(model, normalized, np.random.default_rng(2))
 
     friendly = int8.int8_friendly(model, fold_batch_norm=True)
     assert [type(friendly.get_layer(n)).__name__ for n in ("bn_a", "bn_b")] == ["FoldedAway"] * 2
@@ -446,6 +488,46 @@ def test_fuse_adders_folds_each_batch_norm_and_relu_into_the_int8_op(tmp_path):
     counts = [len(fb._model(b).subgraphs[0].operators)  # pylint: disable=protected-access
               for b in (plain, fused)]
     assert counts[1] == counts[0] - 4, (counts, names)  # the two BNs' MUL and ADD
+
+
+def test_fuse_adders_folds_a_residual_add_into_the_int8_op(tmp_path):
+    from addernet_tf.export import int8, serving  # pylint: disable=import-outside-toplevel
+    from addernet_tf.export.run import RunInfo  # pylint: disable=import-outside-toplevel
+    from addernet_tf.layers import Adder2D  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input([8, 8, 3], name="pixels")
+    a = Adder2D(8, 3, padding="same", implementation="builtin", name="adder_a")(inputs)
+    a = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn_a")(a))
+    b = Adder2D(8, 3, padding="same", implementation="builtin", name="adder_b")(a)
+    b = keras.layers.BatchNormalization(name="bn_b")(b)
+    x = keras.layers.ReLU()(keras.layers.Add(name="add")([b, a]))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="dense")(x))
+    images = np.random.default_rng(3).integers(0, 256, (64, 8, 8, 3)).astype(np.uint8)
+    normalized = (images / 255.0 - 0.5) / 0.25
+    float_p = keras.activations.softmax(
+        _trained_like(model, normalized, np.random.default_rng(4))).numpy()
+    assert len(np.unique(float_p.argmax(1))) > 1
+
+    friendly = int8.int8_friendly(model, fold_batch_norm=True)
+    info = RunInfo(str(tmp_path), "digits", 8, "small", "ann", 4, None, ((0.5,) * 3, (0.25,) * 3))
+    builtin = serving.to_tflite(friendly, info, str(tmp_path / "convert"), images)
+    layers = int8.adder_layers(friendly)
+    fused = lite.finalize(lite_int8.fuse_adders(builtin, layers))
+    kept = lite.finalize(lite_int8.fuse_adders(builtin, layers, residuals=False))
+    # adder_b's op took the ADD (and its ReLU) and adder_a's output as its residual.
+    assert sorted(len(op["inputs"]) for op in lite.adder_ops(fused)) == [4, 5]
+    assert [len(op["inputs"]) for op in lite.adder_ops(kept)] == [4, 4]
+    counts = [len(fb._model(b).subgraphs[0].operators)  # pylint: disable=protected-access
+              for b in (kept, fused)]
+    assert counts[1] == counts[0] - 1, counts
+    for name, flatbuffer in (("fused", fused), ("kept", kept)):
+        (tmp_path / f"{name}.tflite").write_bytes(flatbuffer)
+        with lite.Interpreter(str(tmp_path / f"{name}.tflite")) as run:
+            got = run(images)
+        assert np.mean(got.argmax(1) == float_p.argmax(1)) >= 0.95, name
+        assert np.abs(got - float_p).max() <= 0.1, name
 
 
 def test_a_pool_between_adder_and_batch_norm_keeps_the_batch_norm():

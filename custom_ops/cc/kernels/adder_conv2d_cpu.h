@@ -441,14 +441,16 @@ inline void WindowSums(const AdderConvGeometry& g, const T* const* rows, T* colu
   }
 }
 
-// A per-channel affine map and clamp applied to the forward output as it is
-// stored, y = min(max(scale[o] * y + shift[o], lo), hi): an inference BN and
-// ReLU (or ReLU6) folded into the layer, so that they cost no pass of their own.
+// A per-channel affine map, a residual and a clamp applied to the forward
+// output as it is stored, y = min(max(scale[o] * y + shift[o] + residual, lo),
+// hi): an inference BN, the block's shortcut ADD and ReLU (or ReLU6) folded
+// into the layer, so that they cost no pass of their own.
 template <typename T>
 struct Epilogue {
   const T* scale;  // [out_channels]
   const T* shift;  // [out_channels]
   T lo, hi;        // -inf / +inf for no clamp
+  const T* residual = nullptr;  // the output's layout, or null
 };
 
 // The forward pass with a packed filter (PackedForwardFilter), and with
@@ -521,9 +523,17 @@ void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
               const T* scale = epilogue->scale + o0;
               const T* shift = epilogue->shift + o0;
               const T lo = epilogue->lo, hi = epilogue->hi;
-              for (int64_t o = 0; o < on; ++o) {
-                const T v = y[o] * scale[o] + shift[o];
-                y[o] = v < lo ? lo : (v > hi ? hi : v);
+              if (epilogue->residual != nullptr) {
+                const T* r = epilogue->residual + (y - output);
+                for (int64_t o = 0; o < on; ++o) {
+                  const T v = y[o] * scale[o] + shift[o] + r[o];
+                  y[o] = v < lo ? lo : (v > hi ? hi : v);
+                }
+              } else {
+                for (int64_t o = 0; o < on; ++o) {
+                  const T v = y[o] * scale[o] + shift[o];
+                  y[o] = v < lo ? lo : (v > hi ? hi : v);
+                }
               }
             }
           }

@@ -2,8 +2,10 @@
 // The int8 adder convolution (issue 16, the LiteRT op's int8 path):
 //
 //   acc[n, oh, ow, o] = sum_{i, j, c} |xq[n, oh*sh + i - pt, ow*sw + j - pl, c] - wq[i, j, c, o]|
-//   y[n, oh, ow, o]   = clamp(round(bias[o] - multiplier[o] * acc), lo, hi)
+//   y[n, oh, ow, o]   = clamp(round(bias[o] - multiplier[o] * acc [+ rm * r[n, oh, ow, o]]), lo, hi)
 //
+// (r: an optional int8 residual of y's shape, the block's shortcut whose ADD
+// was folded in, scaled by rm).
 // with x and the filter int8 on one grid (one scale and zero point; a padded
 // position holds the zero point, real 0). On bytes |a - b| is what x86's
 // (v)psadbw computes: it sums each 8-byte group of a vector into one 64-bit
@@ -22,7 +24,8 @@
 // kGroups filter vectors for kPixels * kGroups psadbw. The sums are
 // requantized a vector at a time (AVX-512: 8 channels, AVX2: 4). A per-channel
 // multiplier and the clamp [lo, hi] let the layer's BN (and a ReLU: lo = the
-// output's zero point) be folded into the requantization (lite.int8).
+// output's zero point) be folded into the requantization, and the residual
+// the block's ADD after it (lite.int8).
 //
 // ARM (not built here): NEON's vabdq_u8 + vpadalq_u8 take psadbw's place
 // (16 pairs per pair of instructions into 16-bit lanes, widened every few
@@ -49,9 +52,11 @@
 namespace addernet {
 namespace int8 {
 
-// The requantization of one output channel's sum; lo <= hi in [-128, 127].
-inline int8_t Requantize(float bias, float multiplier, int lo, int hi, int64_t acc) {
-  const float v = std::nearbyint(bias - multiplier * static_cast<float>(acc));
+// The requantization of one output channel's sum; lo <= hi in [-128, 127];
+// `added`: the residual's term (residual_multiplier * r), 0 without one.
+inline int8_t Requantize(float bias, float multiplier, int lo, int hi, int64_t acc,
+                         float added = 0.0f) {
+  const float v = std::nearbyint(bias - multiplier * static_cast<float>(acc) + added);
   return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, v)));
 }
 
@@ -69,11 +74,17 @@ inline Vec Sad(Vec a, Vec b) { return _mm512_sad_epu8(a, b); }
 inline Vec Add(Vec a, Vec b) { return _mm512_add_epi64(a, b); }
 inline Vec Zero() { return _mm512_setzero_si512(); }
 inline void Lanes(Vec v, int64_t* out) { _mm512_storeu_si512(out, v); }
-// All 8 lanes' outputs: bias - multiplier * acc, rounded, clamped to [lo, hi].
+// All 8 lanes' outputs: bias - multiplier * acc (+ rm * residual, when
+// `residual` is not null), rounded, clamped to [lo, hi].
 inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
-                             int8_t* out) {
-  const __m256 v = _mm256_fnmadd_ps(_mm256_loadu_ps(multiplier), _mm512_cvtepi64_ps(acc),
-                                    _mm256_loadu_ps(bias));
+                             const int8_t* residual, float rm, int8_t* out) {
+  __m256 v = _mm256_fnmadd_ps(_mm256_loadu_ps(multiplier), _mm512_cvtepi64_ps(acc),
+                              _mm256_loadu_ps(bias));
+  if (residual != nullptr) {
+    const __m256 r = _mm256_cvtepi32_ps(
+        _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(residual))));
+    v = _mm256_fmadd_ps(_mm256_set1_ps(rm), r, v);
+  }
   const __m256i q = _mm256_min_epi32(_mm256_set1_epi32(hi),
                                      _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_cvtps_epi32(v)));
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtsepi32_epi8(q));
@@ -98,12 +109,17 @@ inline void Lanes(Vec v, int64_t* out) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
 }
 inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
-                             int8_t* out) {
+                             const int8_t* residual, float rm, int8_t* out) {
   // The sums are below 2^31: their low 32-bit halves, gathered.
   const __m128i sums = _mm256_castsi256_si128(
       _mm256_permutevar8x32_epi32(acc, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
-  const __m128 v = _mm_fnmadd_ps(_mm_loadu_ps(multiplier), _mm_cvtepi32_ps(sums),
-                                 _mm_loadu_ps(bias));
+  __m128 v = _mm_fnmadd_ps(_mm_loadu_ps(multiplier), _mm_cvtepi32_ps(sums), _mm_loadu_ps(bias));
+  if (residual != nullptr) {
+    int32_t bytes;
+    std::memcpy(&bytes, residual, 4);
+    const __m128 r = _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(bytes)));
+    v = _mm_fmadd_ps(_mm_set1_ps(rm), r, v);
+  }
   const __m128i q = _mm_min_epi32(_mm_set1_epi32(hi),
                                   _mm_max_epi32(_mm_set1_epi32(lo), _mm_cvtps_epi32(v)));
   const __m128i q16 = _mm_packs_epi32(q, _mm_setzero_si128());
@@ -125,10 +141,13 @@ inline Vec Add(Vec a, Vec b) { return _mm_add_epi64(a, b); }
 inline Vec Zero() { return _mm_setzero_si128(); }
 inline void Lanes(Vec v, int64_t* out) { _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v); }
 inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier, int lo, int hi,
-                             int8_t* out) {
+                             const int8_t* residual, float rm, int8_t* out) {
   int64_t sums[2];
   Lanes(acc, sums);
-  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier[l], lo, hi, sums[l]);
+  for (int l = 0; l < 2; ++l) {
+    const float added = residual != nullptr ? rm * static_cast<float>(residual[l]) : 0.0f;
+    out[l] = Requantize(bias[l], multiplier[l], lo, hi, sums[l], added);
+  }
 }
 constexpr int kPixels = 4, kGroups = 2;
 constexpr const char* kTarget = "sse2 psadbw (16 byte pairs per instruction)";
@@ -165,8 +184,11 @@ inline Vec Add(Vec a, const Vec& b) {
 inline Vec Zero() { return Vec{}; }
 inline void Lanes(const Vec& v, int64_t* out) { out[0] = v.sum[0], out[1] = v.sum[1]; }
 inline void StoreRequantized(const Vec& acc, const float* bias, const float* multiplier, int lo,
-                             int hi, int8_t* out) {
-  for (int l = 0; l < 2; ++l) out[l] = Requantize(bias[l], multiplier[l], lo, hi, acc.sum[l]);
+                             int hi, const int8_t* residual, float rm, int8_t* out) {
+  for (int l = 0; l < 2; ++l) {
+    const float added = residual != nullptr ? rm * static_cast<float>(residual[l]) : 0.0f;
+    out[l] = Requantize(bias[l], multiplier[l], lo, hi, acc.sum[l], added);
+  }
 }
 constexpr int kPixels = 1, kGroups = 2;
 constexpr const char* kTarget = "portable (scalar byte loop)";
@@ -253,17 +275,23 @@ inline void PadInput(const AdderConvGeometry& g, const int8_t* x, int x_zero_poi
 // With the layer's BN folded in (y = scale * (A + center) + shift, then maybe a ReLU):
 // multiplier[o] = scale[o] s_x / s_y, bias[o] = z_y + (scale[o] (center[o] - clipped[o]) +
 // shift[o]) / s_y, and lo = z_y under a ReLU (lite.int8.quantize_adder).
+// With a residual r (int8, y's layout; the block's shortcut, its ADD folded
+// in): y = clamp(round(bias[o] - multiplier[o] * acc + residual_multiplier * r), lo, hi).
 struct Requantization {
   const float* multiplier;  // [O]
   const float* bias;        // [O]
   int lo = -128, hi = 127;  // -128 <= lo <= hi <= 127
+  const int8_t* residual = nullptr;  // [N, OH, OW, O] or null
+  float residual_multiplier = 0.0f;
 };
 
 // One tile: P output pixels (x windows at `x[p]`, stride `pixel_step` bytes
 // apart) by G vectors of output channels from group `q`.
+// `residual`: rq.residual at `out`'s offset, or null.
 template <int P, int G>
 inline void Tile(const AdderConvGeometry& g, const uint8_t* x, int64_t pixel_step,
-                 const uint8_t* filter, int64_t q, const Requantization& rq, int8_t* out) {
+                 const uint8_t* filter, int64_t q, const Requantization& rq,
+                 const int8_t* residual, int8_t* out) {
   const int64_t c8 = PaddedChannels(g), row = PaddedWidth(g) * c8;
   const int64_t steps = g.kernel_width * (c8 / 8);
   const int64_t group_bytes = g.kernel_height * steps * kBytes;
@@ -288,13 +316,17 @@ inline void Tile(const AdderConvGeometry& g, const uint8_t* x, int64_t pixel_ste
     for (int k = 0; k < G; ++k) {
       const int64_t o = (q + k) * kLanes;
       int8_t* y = out + p * g.out_channels + o;
+      const int8_t* r = residual != nullptr ? residual + p * g.out_channels + o : nullptr;
       if (o + kLanes <= g.out_channels) {
-        StoreRequantized(acc[p][k], rq.bias + o, rq.multiplier + o, rq.lo, rq.hi, y);
+        StoreRequantized(acc[p][k], rq.bias + o, rq.multiplier + o, rq.lo, rq.hi, r,
+                         rq.residual_multiplier, y);
       } else {
         int64_t sums[kLanes];
         Lanes(acc[p][k], sums);
         for (int64_t l = 0; o + l < g.out_channels; ++l) {
-          y[l] = Requantize(rq.bias[o + l], rq.multiplier[o + l], rq.lo, rq.hi, sums[l]);
+          const float added = r != nullptr ? rq.residual_multiplier * static_cast<float>(r[l])
+                                           : 0.0f;
+          y[l] = Requantize(rq.bias[o + l], rq.multiplier[o + l], rq.lo, rq.hi, sums[l], added);
         }
       }
     }
@@ -314,25 +346,29 @@ void AdderConv2DForwardInt8(const AdderConvGeometry& g, const uint8_t* padded,
     for (int64_t unit = begin; unit < end; ++unit) {
       const int64_t n = unit / g.out_height, oh = unit % g.out_height;
       const uint8_t* x_row = padded + (n * hp + oh * g.stride_h) * wp * c8;
-      int8_t* y_row = y + unit * g.out_width * g.out_channels;
+      const int64_t row_offset = unit * g.out_width * g.out_channels;
+      int8_t* y_row = y + row_offset;
+      const int8_t* r_row = rq.residual != nullptr ? rq.residual + row_offset : nullptr;
       int64_t ow = 0;
       for (; ow + kPixels <= g.out_width; ow += kPixels) {
         const uint8_t* x = x_row + ow * pixel_step;
         int8_t* out = y_row + ow * g.out_channels;
+        const int8_t* r = r_row != nullptr ? r_row + ow * g.out_channels : nullptr;
         int64_t q = 0;
         for (; q + kGroups <= groups; q += kGroups) {
-          Tile<kPixels, kGroups>(g, x, pixel_step, packed, q, rq, out);
+          Tile<kPixels, kGroups>(g, x, pixel_step, packed, q, rq, r, out);
         }
-        for (; q < groups; ++q) Tile<kPixels, 1>(g, x, pixel_step, packed, q, rq, out);
+        for (; q < groups; ++q) Tile<kPixels, 1>(g, x, pixel_step, packed, q, rq, r, out);
       }
       for (; ow < g.out_width; ++ow) {
         const uint8_t* x = x_row + ow * pixel_step;
         int8_t* out = y_row + ow * g.out_channels;
+        const int8_t* r = r_row != nullptr ? r_row + ow * g.out_channels : nullptr;
         int64_t q = 0;
         for (; q + kGroups <= groups; q += kGroups) {
-          Tile<1, kGroups>(g, x, pixel_step, packed, q, rq, out);
+          Tile<1, kGroups>(g, x, pixel_step, packed, q, rq, r, out);
         }
-        for (; q < groups; ++q) Tile<1, 1>(g, x, pixel_step, packed, q, rq, out);
+        for (; q < groups; ++q) Tile<1, 1>(g, x, pixel_step, packed, q, rq, r, out);
       }
     }
   });
