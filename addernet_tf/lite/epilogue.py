@@ -153,11 +153,7 @@ def fold_epilogues(model, constant):
     """
     freed = set()
     for graph in model.subgraphs:
-        readers = {}
-        for index, op in enumerate(graph.operators):
-            for t in op.inputs:
-                if t >= 0:
-                    readers.setdefault(int(t), []).append(index)
+        readers = fb.readers(graph)
         graph_outputs = {int(t) for t in graph.outputs}
         taken, moved = set(), {}  # chain ops; {last chain op: the adder op taking its place}
         for position, op in enumerate(graph.operators):

@@ -117,6 +117,16 @@ def _add_geometry(model):
             op.inputs = np.array([*(int(i) for i in op.inputs), len(graph.tensors) - 1], np.int32)
 
 
+def readers(graph):
+    """{tensor index: the indices of the ops of `graph` that read it}."""
+    found = {}
+    for index, op in enumerate(graph.operators):
+        for t in op.inputs:
+            if t >= 0:
+                found.setdefault(int(t), []).append(index)
+    return found
+
+
 def prune(model, graph):
     """Drops the tensors of `graph` (a subgraph of `model`) that no op or graph edge uses,
     and empties the buffers only they read; returns those buffers' indices."""

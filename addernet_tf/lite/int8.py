@@ -216,11 +216,7 @@ def _residual_add(model, graph, op, readers, outputs):
 
 def _fuse_residuals(model, graph, opcode):
     """Folds each int8 residual ADD after an int8 adder op into it (see the module doc)."""
-    readers = {}
-    for index, op in enumerate(graph.operators):
-        for t in op.inputs:
-            if t >= 0:
-                readers.setdefault(int(t), []).append(index)
+    readers = fb.readers(graph)
     outputs = {int(t) for t in graph.outputs}
     taken, moved = set(), {}
     for position, op in enumerate(graph.operators):
