@@ -67,14 +67,12 @@ int main(int argc, char** argv) {
   for (int64_t k = 0; k < o; ++k) bias[k] = multiplier * 85.3f * static_cast<float>(pairs) + k % 7;
   std::vector<uint8_t> packed(addernet::int8::PackedFilterBytes(g));
   addernet::int8::PackFilter(g, filter.data(), packed.data());
-  std::vector<uint8_t> padded(addernet::int8::InputWorkspaceBytes(g));
   std::vector<int8_t> y(static_cast<size_t>(n * h * w * o));
   const std::vector<float> multipliers(static_cast<size_t>(o), multiplier);
   const addernet::int8::Requantization rq{multipliers.data(), bias.data()};
   auto inline_for = [](int64_t units, int64_t, const auto& fn) { fn(int64_t{0}, units); };
   auto int8_layer = [&] {
-    addernet::int8::PadInput(g, x.data(), zero_point, padded.data());
-    addernet::int8::AdderConv2DForwardInt8(g, padded.data(), packed.data(), rq, y.data(),
+    addernet::int8::AdderConv2DForwardInt8(g, x.data(), zero_point, packed.data(), rq, y.data(),
                                            inline_for);
   };
   int8_layer();

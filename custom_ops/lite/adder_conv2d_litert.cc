@@ -243,21 +243,12 @@ LiteRtStatus RunInt8(AddernetLiteRtKernel* kernel, const Node& node, const void*
     if (!std::isfinite(requant[i])) return kLiteRtStatusErrorInvalidArgument;
   }
   const auto entry = Packed(kernel->filters, g, f_data, /*int8=*/true);
-  // The caller's buffer; the pool's threads see it through `buffer` (a
-  // thread_local named in the lambda would be each worker's own, empty one).
-  thread_local std::vector<uint8_t> padded;
-  padded.resize(static_cast<size_t>(int8::InputWorkspaceBytes(g)));
-  uint8_t* buffer = padded.data();
-  const auto* x = static_cast<const int8_t*>(x_data);
-  kernel->pool(g.batch * int8::PaddedHeight(g), int8::PaddedWidth(g) * g.in_channels,
-               [&](int64_t begin, int64_t end) {
-                 int8::PadInputRows(g, x, static_cast<int>(zero_point), buffer, begin, end);
-               });
   const int8::Requantization rq{requant + 3, requant + 3 + g.out_channels,
                                 static_cast<int>(requant[1]), static_cast<int>(requant[2]),
                                 residual,
                                 residual != nullptr ? requant[3 + 2 * g.out_channels] : 0.0f};
-  int8::AdderConv2DForwardInt8(g, buffer, entry->packed_int8.data(), rq,
+  int8::AdderConv2DForwardInt8(g, static_cast<const int8_t*>(x_data),
+                               static_cast<int>(zero_point), entry->packed_int8.data(), rq,
                                static_cast<int8_t*>(y_data), kernel->pool);
   return kLiteRtStatusOk;
 }

@@ -453,8 +453,25 @@ struct Epilogue {
   const T* residual = nullptr;  // the output's layout, or null
 };
 
+// `epilogue` on `pixels` output pixels of `channels` at `y` (residual: at the
+// same offset, or null), while they are still in L1. Not inlined: in the
+// tile's function its registers spilled the tile's (tests/ops'
+// test_cpu_tiles_in_registers caught it).
+template <typename T>
+__attribute__((noinline)) void ApplyEpilogue(const Epilogue<T>& epilogue, int64_t channels,
+                                             int64_t pixels, T* y, const T* residual) {
+  const T lo = epilogue.lo, hi = epilogue.hi;
+  for (int64_t p = 0; p < pixels; ++p, y += channels) {
+    const T* r = residual != nullptr ? residual + p * channels : nullptr;
+    for (int64_t o = 0; o < channels; ++o) {
+      const T v = y[o] * epilogue.scale[o] + epilogue.shift[o] + (r != nullptr ? r[o] : T(0));
+      y[o] = v < lo ? lo : (v > hi ? hi : v);
+    }
+  }
+}
+
 // The forward pass with a packed filter (PackedForwardFilter), and with
-// `epilogue` applied to what it stores when not null.
+// `epilogue` applied to each output row when not null.
 template <typename T, Formulation F = Formulation::kExact, typename ParallelFor>
 void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
                               const PackedForwardFilter<T>& packed, T* output,
@@ -519,26 +536,14 @@ void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
             } else {
               for (int64_t o = 0; o < on; ++o) y[o] = -a[o];
             }
-            if (epilogue != nullptr) {
-              const T* scale = epilogue->scale + o0;
-              const T* shift = epilogue->shift + o0;
-              const T lo = epilogue->lo, hi = epilogue->hi;
-              if (epilogue->residual != nullptr) {
-                const T* r = epilogue->residual + (y - output);
-                for (int64_t o = 0; o < on; ++o) {
-                  const T v = y[o] * scale[o] + shift[o] + r[o];
-                  y[o] = v < lo ? lo : (v > hi ? hi : v);
-                }
-              } else {
-                for (int64_t o = 0; o < on; ++o) {
-                  const T v = y[o] * scale[o] + shift[o];
-                  y[o] = v < lo ? lo : (v > hi ? hi : v);
-                }
-              }
-            }
           }
           ow += np;
         }
+      }
+      if (epilogue != nullptr) {
+        ApplyEpilogue(*epilogue, g.out_channels, g.out_width, out_row,
+                      epilogue->residual != nullptr ? epilogue->residual + (out_row - output)
+                                                    : nullptr);
       }
     }
   });

@@ -16,10 +16,10 @@
 // output channels' filter bytes for 8 input channels (lane l: w[i, j, c..c+8,
 // o + l]), and the 8 input bytes x[.., c..c+8] are broadcast to every lane,
 // so one psadbw adds 8 pairs to each of kLanes output channels' sums and the
-// accumulator's lanes are the channels' sums: no reduction across lanes. The
-// input is copied once per call into a padded uint8 buffer (x + 128: int8
-// differences are uint8 differences after the shift), channels rounded up to
-// 8 with zeros, as the filter's are, so they add |0 - 0|. A tile of kPixels
+// accumulator's lanes are the channels' sums: no reduction across lanes. Each
+// thread copies the input rows its output rows read into a padded uint8
+// buffer (x + 128: int8 differences are uint8 differences after the shift),
+// channels rounded up to 8 with zeros, as the filter's are, so they add |0 - 0|. A tile of kPixels
 // output pixels by kGroups vectors of channels keeps kPixels * kGroups
 // accumulators in registers; per step it loads kPixels broadcasts and
 // kGroups filter vectors for kPixels * kGroups psadbw. The sums are
@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "custom_ops/cc/kernels/adder_conv2d_geometry.h"
 
@@ -219,11 +220,6 @@ inline int64_t PaddedWidth(const AdderConvGeometry& g) {
   return (g.out_width - 1) * g.stride_w + g.kernel_width;
 }
 
-// Bytes of the padded input buffer [N, PaddedHeight, PaddedWidth, PaddedChannels].
-inline int64_t InputWorkspaceBytes(const AdderConvGeometry& g) {
-  return g.batch * PaddedHeight(g) * PaddedWidth(g) * PaddedChannels(g);
-}
-
 // filter int8 [KH, KW, C, O] -> packed (PackedFilterBytes): lane l of group
 // q's vector for tap (i, j) and channels c..c+8 holds w[i, j, c..c+8, q*kLanes + l] + 128.
 inline void PackFilter(const AdderConvGeometry& g, const int8_t* filter, uint8_t* packed) {
@@ -242,17 +238,16 @@ inline void PackFilter(const AdderConvGeometry& g, const int8_t* filter, uint8_t
   }
 }
 
-// x int8 [N, H, W, C] -> padded uint8 [N, PaddedHeight, PaddedWidth,
+// x int8 [N, H, W, C] -> padded uint8 rows of [N, PaddedHeight, PaddedWidth,
 // PaddedChannels]: x + 128, spatial pads x_zero_point + 128, extra channels 0;
-// rows [begin, end) of the N * PaddedHeight.
+// rows [begin, end) of the N * PaddedHeight, row `begin` at `dst`.
 inline void PadInputRows(const AdderConvGeometry& g, const int8_t* x, int x_zero_point,
-                         uint8_t* padded, int64_t begin, int64_t end) {
+                         int64_t begin, int64_t end, uint8_t* dst) {
   const int64_t hp = PaddedHeight(g), wp = PaddedWidth(g), c = g.in_channels;
   const int64_t c8 = PaddedChannels(g);
   const uint8_t pad = static_cast<uint8_t>(x_zero_point ^ 0x80);
   for (int64_t unit = begin; unit < end; ++unit) {
     const int64_t n = unit / hp, ih = unit % hp - g.pad_top;
-    uint8_t* dst = padded + unit * wp * c8;
     for (int64_t w = 0; w < wp; ++w, dst += c8) {
       const int64_t iw = w - g.pad_left;
       if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) {
@@ -264,12 +259,6 @@ inline void PadInputRows(const AdderConvGeometry& g, const int8_t* x, int x_zero
       std::memset(dst + c, 0, static_cast<size_t>(c8 - c));
     }
   }
-}
-
-// All rows of PadInputRows, on one thread.
-inline void PadInput(const AdderConvGeometry& g, const int8_t* x, int x_zero_point,
-                     uint8_t* padded) {
-  PadInputRows(g, x, x_zero_point, padded, 0, g.batch * PaddedHeight(g));
 }
 
 // How the sums become int8 outputs: y = clamp(round(bias[o] - multiplier[o] * acc), lo, hi).
@@ -337,55 +326,68 @@ inline void Tile(const AdderConvGeometry& g, const uint8_t* x, int64_t pixel_ste
 // AdderConv2DForwardInt8 with (kResidual) or without rq.residual: a test per
 // store left the layer 2-4% slower (int8_sad), the template does not.
 template <bool kResidual, typename ParallelFor>
-void ForwardInt8(const AdderConvGeometry& g, const uint8_t* padded, const uint8_t* packed,
-                 const Requantization& rq, int8_t* y, const ParallelFor& parallel_for) {
+void ForwardInt8(const AdderConvGeometry& g, const int8_t* input, int x_zero_point,
+                 const uint8_t* packed, const Requantization& rq, int8_t* y,
+                 const ParallelFor& parallel_for) {
   const int64_t hp = PaddedHeight(g), wp = PaddedWidth(g), c8 = PaddedChannels(g);
   const int64_t groups = OutputGroups(g), pixel_step = g.stride_w * c8;
   const int64_t cost = g.out_width * g.out_channels * g.kernel_height * g.kernel_width * c8;
   parallel_for(g.batch * g.out_height, cost, [&](int64_t begin, int64_t end) {
-    for (int64_t unit = begin; unit < end; ++unit) {
-      const int64_t n = unit / g.out_height, oh = unit % g.out_height;
-      const uint8_t* x_row = padded + (n * hp + oh * g.stride_h) * wp * c8;
-      const int64_t row_offset = unit * g.out_width * g.out_channels;
-      int8_t* y_row = y + row_offset;
-      const int8_t* r_row = rq.residual != nullptr ? rq.residual + row_offset : nullptr;
-      int64_t ow = 0;
-      for (; ow + kPixels <= g.out_width; ow += kPixels) {
-        const uint8_t* x = x_row + ow * pixel_step;
-        int8_t* out = y_row + ow * g.out_channels;
-        const int8_t* r = r_row != nullptr ? r_row + ow * g.out_channels : nullptr;
-        int64_t q = 0;
-        for (; q + kGroups <= groups; q += kGroups) {
-          Tile<kPixels, kGroups, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
+    // The padded input rows this chunk's output rows read, one image at a
+    // time, in this thread's buffer: padded where they are read, no pass of
+    // their own, and no serial copy before the threads start.
+    thread_local std::vector<uint8_t> rows;
+    for (int64_t unit = begin; unit < end;) {
+      const int64_t n = unit / g.out_height, oh_begin = unit % g.out_height;
+      const int64_t oh_end = std::min(g.out_height, oh_begin + (end - unit));
+      const int64_t first = oh_begin * g.stride_h;
+      const int64_t count = (oh_end - 1 - oh_begin) * g.stride_h + g.kernel_height;
+      rows.resize(static_cast<size_t>(count * wp * c8));
+      PadInputRows(g, input, x_zero_point, n * hp + first, n * hp + first + count, rows.data());
+      for (int64_t oh = oh_begin; oh < oh_end; ++oh, ++unit) {
+        const uint8_t* x_row = rows.data() + (oh * g.stride_h - first) * wp * c8;
+        const int64_t row_offset = unit * g.out_width * g.out_channels;
+        int8_t* y_row = y + row_offset;
+        const int8_t* r_row = kResidual ? rq.residual + row_offset : nullptr;
+        int64_t ow = 0;
+        for (; ow + kPixels <= g.out_width; ow += kPixels) {
+          const uint8_t* x = x_row + ow * pixel_step;
+          int8_t* out = y_row + ow * g.out_channels;
+          const int8_t* r = kResidual ? r_row + ow * g.out_channels : nullptr;
+          int64_t q = 0;
+          for (; q + kGroups <= groups; q += kGroups) {
+            Tile<kPixels, kGroups, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
+          }
+          for (; q < groups; ++q) {
+            Tile<kPixels, 1, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
+          }
         }
-        for (; q < groups; ++q) {
-          Tile<kPixels, 1, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
+        for (; ow < g.out_width; ++ow) {
+          const uint8_t* x = x_row + ow * pixel_step;
+          int8_t* out = y_row + ow * g.out_channels;
+          const int8_t* r = kResidual ? r_row + ow * g.out_channels : nullptr;
+          int64_t q = 0;
+          for (; q + kGroups <= groups; q += kGroups) {
+            Tile<1, kGroups, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
+          }
+          for (; q < groups; ++q) Tile<1, 1, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
         }
-      }
-      for (; ow < g.out_width; ++ow) {
-        const uint8_t* x = x_row + ow * pixel_step;
-        int8_t* out = y_row + ow * g.out_channels;
-        const int8_t* r = r_row != nullptr ? r_row + ow * g.out_channels : nullptr;
-        int64_t q = 0;
-        for (; q + kGroups <= groups; q += kGroups) {
-          Tile<1, kGroups, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
-        }
-        for (; q < groups; ++q) Tile<1, 1, kResidual>(g, x, pixel_step, packed, q, rq, r, out);
       }
     }
   });
 }
 
-// y int8 [N, OH, OW, O] from the padded input (PadInput) and packed filter
-// (PackFilter). ParallelFor(units, cost, fn(begin, end)), as the float kernels take.
+// y int8 [N, OH, OW, O] from x int8 [N, H, W, C] (x_zero_point: the pads'
+// value) and the packed filter (PackFilter). ParallelFor(units, cost,
+// fn(begin, end)), as the float kernels take; fn may run on several threads.
 template <typename ParallelFor>
-void AdderConv2DForwardInt8(const AdderConvGeometry& g, const uint8_t* padded,
+void AdderConv2DForwardInt8(const AdderConvGeometry& g, const int8_t* x, int x_zero_point,
                             const uint8_t* packed, const Requantization& rq, int8_t* y,
                             const ParallelFor& parallel_for) {
   if (rq.residual != nullptr) {
-    ForwardInt8<true>(g, padded, packed, rq, y, parallel_for);
+    ForwardInt8<true>(g, x, x_zero_point, packed, rq, y, parallel_for);
   } else {
-    ForwardInt8<false>(g, padded, packed, rq, y, parallel_for);
+    ForwardInt8<false>(g, x, x_zero_point, packed, rq, y, parallel_for);
   }
 }
 
