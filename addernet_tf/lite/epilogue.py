@@ -35,11 +35,6 @@ _CLAMP_OPS = {_OPS.RELU: (0.0, np.inf), _OPS.RELU6: (0.0, 6.0), _OPS.RELU_N1_TO_
 _AFFINE_OPS = (_OPS.MUL, _OPS.ADD, _OPS.SUB)
 
 
-def _builtin(model, op):
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-
-
 def _channel_vector(value, channels):
     """`value` as float64 `[channels]` if it broadcasts along the channel axis only; else None."""
     if value is None:
@@ -54,12 +49,10 @@ def _channel_vector(value, channels):
 def _affine(model, graph, op, current, channels, constant):
     """The (kind, vector, current_is_first) of a MUL/ADD/SUB of `current` by a channel
     constant, or None."""
-    if len(op.inputs) != 2 or len(op.outputs) != 1:
+    found = fb.other_operand(op, current)
+    if found is None:
         return None
-    first, second = (int(t) for t in op.inputs)
-    if (first == current) == (second == current):
-        return None
-    other = graph.tensors[second if first == current else first]
+    other, current_first = graph.tensors[found[0]], found[1]
     if other.type != schema.TensorType.FLOAT32:
         return None
     out = graph.tensors[int(op.outputs[0])]
@@ -68,18 +61,16 @@ def _affine(model, graph, op, current, channels, constant):
     vector = _channel_vector(constant(other), channels)
     if vector is None:
         return None
-    return _builtin(model, op), vector, first == current
+    return fb.builtin_code(model, op), vector, current_first
 
 
 def _residual(graph, op, current, constant):
     """The other operand of ADD `op` when it is a float tensor the graph computes with
     `current`'s shape (a block's shortcut), else None."""
-    if len(op.inputs) != 2 or len(op.outputs) != 1:
+    found = fb.other_operand(op, current)
+    if found is None:
         return None
-    first, second = (int(t) for t in op.inputs)
-    if (first == current) == (second == current):
-        return None
-    other = second if first == current else first
+    other = found[0]
     tensor = graph.tensors[other]
     shape = list(graph.tensors[current].shape)
     if (tensor.type != schema.TensorType.FLOAT32 or constant(tensor) is not None
@@ -99,7 +90,7 @@ def _walk(model, graph, op, readers, graph_outputs, taken, constant):
     while len(readers.get(current, [])) == 1 and current not in graph_outputs:
         index = readers[current][0]
         nxt = graph.operators[index]
-        kind = _builtin(model, nxt)
+        kind = fb.builtin_code(model, nxt)
         if index in taken:
             break
         if kind in _CLAMP_OPS and len(nxt.inputs) == 1:
@@ -166,16 +157,9 @@ def fold_epilogues(model, constant):
                                                      taken, constant)
             if not chain or not np.all(np.isfinite(values[2:])):
                 continue  # nothing to fold, or an overflowing constant
-            buffer = schema.BufferT()
-            buffer.data = np.frombuffer(values.tobytes(), np.uint8)
-            model.buffers.append(buffer)
-            tensor = schema.TensorT()
-            tensor.shape = np.array([values.size], np.int32)
-            tensor.type = schema.TensorType.FLOAT32
-            tensor.buffer = len(model.buffers) - 1
-            tensor.name = (graph.tensors[current].name or b"y") + b"/adder_epilogue"
-            graph.tensors.append(tensor)
-            extra = [len(graph.tensors) - 1] + ([residual] if residual is not None else [])
+            name = f"{(graph.tensors[current].name or b'y').decode()}/adder_epilogue"
+            extra = [fb.add_tensor(model, graph, name, values, schema.TensorType.FLOAT32)]
+            extra += [residual] if residual is not None else []
             op.inputs = np.array([*(int(t) for t in op.inputs), *extra], np.int32)
             op.outputs = np.array([current], np.int32)
             taken.update(chain)
@@ -183,7 +167,6 @@ def fold_epilogues(model, constant):
             # Where the chain ended: a residual may be computed after the adder.
             moved[chain[-1]] = op
         if moved:
-            graph.operators = [moved.get(i, op) for i, op in enumerate(graph.operators)
-                               if i in moved or i not in taken]
+            fb.place_fused(graph, taken, moved)
             freed |= fb.prune(model, graph)
     return freed

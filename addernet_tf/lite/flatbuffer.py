@@ -105,16 +105,54 @@ def _add_geometry(model):
                                  "(was this model finalized already?)")
             x, f = (graph.tensors[int(i)] for i in op.inputs)
             shape = _geometry(_attrs(op), x.shape, f.shape)
-            buffer = schema.BufferT()
-            buffer.data = np.zeros(int(np.prod(shape)), np.uint8)
-            model.buffers.append(buffer)
-            tensor = schema.TensorT()
-            tensor.shape = np.array(shape, np.int32)
-            tensor.type = schema.TensorType.INT8
-            tensor.buffer = len(model.buffers) - 1
-            tensor.name = f"{(x.name or b'x').decode()}/adder_geometry".encode()
-            graph.tensors.append(tensor)
-            op.inputs = np.array([*(int(i) for i in op.inputs), len(graph.tensors) - 1], np.int32)
+            geometry = add_tensor(model, graph, f"{(x.name or b'x').decode()}/adder_geometry",
+                                  np.zeros(int(np.prod(shape)), np.int8),
+                                  schema.TensorType.INT8, shape)
+            op.inputs = np.array([*(int(i) for i in op.inputs), geometry], np.int32)
+
+
+def add_tensor(model, graph, name, array, tensor_type, shape=None, quantization=None):
+    """Appends a constant tensor holding `array`'s bytes (its own buffer) to `graph`;
+    returns its index. `shape` defaults to `array`'s; `quantization`: (scale, zero point)."""
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
+    model.buffers.append(buffer)
+    tensor = schema.TensorT()
+    tensor.shape = np.array(array.shape if shape is None else shape, np.int32)
+    tensor.type = tensor_type
+    tensor.buffer = len(model.buffers) - 1
+    tensor.name = name.encode()
+    if quantization is not None:
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale = [float(quantization[0])]
+        tensor.quantization.zeroPoint = [int(quantization[1])]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def builtin_code(model, op):
+    """The BuiltinOperator of `op` (CUSTOM for a custom op)."""
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+
+
+def other_operand(op, current):
+    """(the other input of two-input, one-output `op` that reads `current` once, whether
+    `current` is the first), or None."""
+    if len(op.inputs) != 2 or len(op.outputs) != 1:
+        return None
+    first, second = (int(t) for t in op.inputs)
+    if (first == current) == (second == current):
+        return None
+    return (second, True) if first == current else (first, False)
+
+
+def place_fused(graph, removed, placed):
+    """Drops the ops at indices `removed` and puts `placed[i]` at index i. A fused op
+    placed where its chain ended reads nothing computed later: its inputs were read
+    by its chain's ops, and what it writes is what the chain's last op wrote."""
+    graph.operators = [placed.get(i, op) for i, op in enumerate(graph.operators)
+                       if i in placed or i not in removed]
 
 
 def readers(graph):
@@ -190,7 +228,8 @@ def finalize(flatbuffer, fold=True):
             buffer.data = None
     _add_geometry(model)
     if fold:
-        from addernet_tf.lite.epilogue import fold_epilogues  # pylint: disable=import-outside-toplevel,cyclic-import
+        # epilogue imports this module.
+        from addernet_tf.lite.epilogue import fold_epilogues  # pylint: disable=cyclic-import,import-outside-toplevel
 
         def constant(tensor):
             data = payloads.get(int(tensor.buffer))

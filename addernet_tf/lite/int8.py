@@ -152,23 +152,6 @@ def _boundary(model, graph, ops, k):
     return inputs.pop(), read_outside.pop()
 
 
-def _add_tensor(model, graph, name, array, tensor_type, shape=None, quantization=None):
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
-    model.buffers.append(buffer)
-    tensor = schema.TensorT()
-    tensor.shape = np.array(array.shape if shape is None else shape, np.int32)
-    tensor.type = tensor_type
-    tensor.buffer = len(model.buffers) - 1
-    tensor.name = name.encode()
-    if quantization is not None:
-        tensor.quantization = schema.QuantizationParametersT()
-        tensor.quantization.scale = [float(quantization[0])]
-        tensor.quantization.zeroPoint = [int(quantization[1])]
-    graph.tensors.append(tensor)
-    return len(graph.tensors) - 1
-
-
 def _opcode(model):
     for index, code in enumerate(model.operatorCodes):
         if code.customCode is not None and code.customCode.decode() == fb.OP_NAME:
@@ -194,14 +177,10 @@ def _residual_add(model, graph, op, readers, outputs):
         return None
     index = consumers[0]
     add = graph.operators[index]
-    code = model.operatorCodes[add.opcodeIndex]
-    if max(int(code.builtinCode), int(code.deprecatedBuiltinCode)) != _ADD or \
-            len(add.inputs) != 2 or len(add.outputs) != 1:
+    found = fb.other_operand(add, y)
+    if fb.builtin_code(model, add) != _ADD or found is None:
         return None
-    first, second = (int(t) for t in add.inputs)
-    if (first == y) == (second == y):
-        return None
-    other = second if first == y else first
+    other = found[0]
     shape = list(graph.tensors[y].shape)
     for t in (other, int(add.outputs[0])):
         tensor = graph.tensors[t]
@@ -246,14 +225,13 @@ def _fuse_residuals(model, graph, opcode):
             continue
         name = f"{_name(graph.tensors[int(add.outputs[0])])}/requantization"
         op.inputs = np.array([*(int(t) for t in op.inputs[:3]),
-                              _add_tensor(model, graph, name, values.astype(np.float32),
+                              fb.add_tensor(model, graph, name, values.astype(np.float32),
                                           _FLOAT32),
                               other], np.int32)
         op.outputs = np.array([int(add.outputs[0])], np.int32)
         taken.update((position, index))
         moved[index] = op  # the residual may be computed after the adder op
-    graph.operators = [moved.get(i, op) for i, op in enumerate(graph.operators)
-                       if i in moved or i not in taken]
+    fb.place_fused(graph, taken, moved)
 
 
 def fuse_adders(flatbuffer, layers, residuals=True):
@@ -303,11 +281,11 @@ def fuse_adders(flatbuffer, layers, residuals=True):
         op.inputs = np.array([
             x,
             # The filter is on x's grid; saying so keeps the file self-describing.
-            _add_tensor(model, graph, f"{name}/filter", filter_q, _INT8,
+            fb.add_tensor(model, graph, f"{name}/filter", filter_q, _INT8,
                         quantization=(x_scale, x_zero)),
-            _add_tensor(model, graph, f"{name}/adder_geometry",
+            fb.add_tensor(model, graph, f"{name}/adder_geometry",
                         np.zeros(int(np.prod(geometry)), np.int8), _INT8, geometry),
-            _add_tensor(model, graph, f"{name}/requantization", requantization, _FLOAT32),
+            fb.add_tensor(model, graph, f"{name}/requantization", requantization, _FLOAT32),
         ], np.int32)
         op.outputs = np.array([y], np.int32)
         position = next(i for i in ops if y in {int(t) for t in graph.operators[i].outputs})

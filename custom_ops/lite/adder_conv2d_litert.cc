@@ -88,7 +88,8 @@ bool Describe(size_t num_inputs, const LiteRtLayout* in, Node* node, const char*
   if (num_inputs >= 4 &&
       (in[3].rank != 1 || in[3].dimensions[0] < 2 * f.dimensions[3] + 2 ||
        in[3].dimensions[0] > 2 * f.dimensions[3] + 4)) {
-    return *why = "the 4th input must have shape [2 O + 2] (float32) or [2 O + 3] (int8)", false;
+    return *why = "the 4th input must have shape [2 O + 2] (float32) or [2 O + 3] (int8; "
+                  "[2 O + 4] with a residual)", false;
   }
   AdderConvGeometry& g = node->g;
   g.batch = x.dimensions[0];

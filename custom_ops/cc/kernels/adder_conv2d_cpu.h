@@ -453,14 +453,16 @@ struct Epilogue {
   const T* residual = nullptr;  // the output's layout, or null
 };
 
-// `epilogue` on `pixels` output pixels of `channels` at `y` (residual: at the
-// same offset, or null), while they are still in L1. Not inlined: in the
-// tile's function its registers spilled the tile's (tests/ops'
+// `epilogue` on `pixels` output pixels of `channels` at `output + offset`
+// (the residual read at the same offset), while they are still in L1. Not
+// inlined: in the tile's function its registers spilled the tile's (tests/ops'
 // test_cpu_tiles_in_registers caught it).
 template <typename T>
 __attribute__((noinline)) void ApplyEpilogue(const Epilogue<T>& epilogue, int64_t channels,
-                                             int64_t pixels, T* y, const T* residual) {
+                                             int64_t pixels, T* output, int64_t offset) {
   const T lo = epilogue.lo, hi = epilogue.hi;
+  T* y = output + offset;
+  const T* residual = epilogue.residual != nullptr ? epilogue.residual + offset : nullptr;
   for (int64_t p = 0; p < pixels; ++p, y += channels) {
     const T* r = residual != nullptr ? residual + p * channels : nullptr;
     for (int64_t o = 0; o < channels; ++o) {
@@ -541,9 +543,7 @@ void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
         }
       }
       if (epilogue != nullptr) {
-        ApplyEpilogue(*epilogue, g.out_channels, g.out_width, out_row,
-                      epilogue->residual != nullptr ? epilogue->residual + (out_row - output)
-                                                    : nullptr);
+        ApplyEpilogue(*epilogue, g.out_channels, g.out_width, output, out_row - output);
       }
     }
   });

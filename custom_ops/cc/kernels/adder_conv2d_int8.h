@@ -19,14 +19,14 @@
 // accumulator's lanes are the channels' sums: no reduction across lanes. Each
 // thread copies the input rows its output rows read into a padded uint8
 // buffer (x + 128: int8 differences are uint8 differences after the shift),
-// channels rounded up to 8 with zeros, as the filter's are, so they add |0 - 0|. A tile of kPixels
-// output pixels by kGroups vectors of channels keeps kPixels * kGroups
-// accumulators in registers; per step it loads kPixels broadcasts and
-// kGroups filter vectors for kPixels * kGroups psadbw. The sums are
-// requantized a vector at a time (AVX-512: 8 channels, AVX2: 4). A per-channel
-// multiplier and the clamp [lo, hi] let the layer's BN (and a ReLU: lo = the
-// output's zero point) be folded into the requantization, and the residual
-// the block's ADD after it (lite.int8).
+// channels rounded up to 8 with zeros, as the filter's are, so they add
+// |0 - 0|. A tile of kPixels output pixels by kGroups vectors of channels
+// keeps kPixels * kGroups accumulators in registers; per step it loads
+// kPixels broadcasts and kGroups filter vectors for kPixels * kGroups psadbw.
+// The sums are requantized a vector at a time (AVX-512: 8 channels, AVX2:
+// 4). A per-channel multiplier and the clamp [lo, hi] let the layer's BN (and
+// a ReLU: lo = the output's zero point) be folded into the requantization,
+// and the residual the block's ADD after it (lite.int8).
 //
 // ARM (not built here): NEON's vabdq_u8 + vpadalq_u8 take psadbw's place
 // (16 pairs per pair of instructions into 16-bit lanes, widened every few
@@ -54,10 +54,15 @@
 namespace addernet {
 namespace int8 {
 
+// The residual's term rm * residual[l] of one output, 0 without a residual.
+inline float ResidualTerm(const int8_t* residual, int64_t l, float rm) {
+  return residual != nullptr ? rm * static_cast<float>(residual[l]) : 0.0f;
+}
+
 // The requantization of one output channel's sum; lo <= hi in [-128, 127];
-// `added`: the residual's term (residual_multiplier * r), 0 without one.
+// `added`: the residual's term (ResidualTerm).
 inline int8_t Requantize(float bias, float multiplier, int lo, int hi, int64_t acc,
-                         float added = 0.0f) {
+                         float added) {
   const float v = std::nearbyint(bias - multiplier * static_cast<float>(acc) + added);
   return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, v)));
 }
@@ -87,8 +92,8 @@ inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier
         _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(residual))));
     v = _mm256_fmadd_ps(_mm256_set1_ps(rm), r, v);
   }
-  const __m256i q = _mm256_min_epi32(_mm256_set1_epi32(hi),
-                                     _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_cvtps_epi32(v)));
+  const __m256i q = _mm256_min_epi32(
+      _mm256_set1_epi32(hi), _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_cvtps_epi32(v)));
   _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm256_cvtsepi32_epi8(q));
 }
 constexpr int kPixels = 4, kGroups = 2;
@@ -147,8 +152,7 @@ inline void StoreRequantized(Vec acc, const float* bias, const float* multiplier
   int64_t sums[2];
   Lanes(acc, sums);
   for (int l = 0; l < 2; ++l) {
-    const float added = residual != nullptr ? rm * static_cast<float>(residual[l]) : 0.0f;
-    out[l] = Requantize(bias[l], multiplier[l], lo, hi, sums[l], added);
+    out[l] = Requantize(bias[l], multiplier[l], lo, hi, sums[l], ResidualTerm(residual, l, rm));
   }
 }
 constexpr int kPixels = 4, kGroups = 2;
@@ -188,8 +192,8 @@ inline void Lanes(const Vec& v, int64_t* out) { out[0] = v.sum[0], out[1] = v.su
 inline void StoreRequantized(const Vec& acc, const float* bias, const float* multiplier, int lo,
                              int hi, const int8_t* residual, float rm, int8_t* out) {
   for (int l = 0; l < 2; ++l) {
-    const float added = residual != nullptr ? rm * static_cast<float>(residual[l]) : 0.0f;
-    out[l] = Requantize(bias[l], multiplier[l], lo, hi, acc.sum[l], added);
+    out[l] = Requantize(bias[l], multiplier[l], lo, hi, acc.sum[l],
+                        ResidualTerm(residual, l, rm));
   }
 }
 constexpr int kPixels = 1, kGroups = 2;
@@ -314,9 +318,8 @@ inline void Tile(const AdderConvGeometry& g, const uint8_t* x, int64_t pixel_ste
         int64_t sums[kLanes];
         Lanes(acc[p][k], sums);
         for (int64_t l = 0; o + l < g.out_channels; ++l) {
-          const float added = r != nullptr ? rq.residual_multiplier * static_cast<float>(r[l])
-                                           : 0.0f;
-          y[l] = Requantize(rq.bias[o + l], rq.multiplier[o + l], rq.lo, rq.hi, sums[l], added);
+          y[l] = Requantize(rq.bias[o + l], rq.multiplier[o + l], rq.lo, rq.hi, sums[l],
+                            ResidualTerm(r, l, rq.residual_multiplier));
         }
       }
     }
