@@ -324,6 +324,12 @@ inline void ForwardTile(const T* const* rows, int64_t kernel_height,
 // forward tile issues twice the instructions for the same pairs.
 template <typename T>
 struct Wide;
+#if defined(__AVX512DQ__)
+// vrangeps/pd immediate for clamp(v, -1, 1) as range(v, 1): bits 1:0 = 2
+// pick the operand of smaller magnitude, bits 3:2 = 0 give it v's sign. One
+// instruction for max + min, with the same values (a NaN v stays NaN).
+constexpr int kClamp = 0x02;
+#endif
 template <>
 struct Wide<float> {
   typedef __m512 V;
@@ -333,11 +339,17 @@ struct Wide<float> {
   static V AbsDiff(V a, V b) { return _mm512_abs_ps(_mm512_sub_ps(a, b)); }
   static V Max(V a, V b) { return _mm512_max_ps(a, b); }
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V MulAdd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V Zero() { return _mm512_setzero_ps(); }
   // a + clamp(f - x, -1, 1) * d; NaN in f - x passes the clamp (see ClampUnit).
   static V ClampedFma(V f, V x, V d, V a) {
+#if defined(__AVX512DQ__)
+    return _mm512_fmadd_ps(_mm512_range_ps(_mm512_sub_ps(f, x), _mm512_set1_ps(1.0f), kClamp),
+                           d, a);
+#else
     const V t = _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_sub_ps(f, x));
     return _mm512_fmadd_ps(_mm512_min_ps(_mm512_set1_ps(1.0f), t), d, a);
+#endif
   }
 };
 template <>
@@ -349,10 +361,16 @@ struct Wide<double> {
   static V AbsDiff(V a, V b) { return _mm512_abs_pd(_mm512_sub_pd(a, b)); }
   static V Max(V a, V b) { return _mm512_max_pd(a, b); }
   static V Add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V MulAdd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V Zero() { return _mm512_setzero_pd(); }
   static V ClampedFma(V f, V x, V d, V a) {
+#if defined(__AVX512DQ__)
+    return _mm512_fmadd_pd(_mm512_range_pd(_mm512_sub_pd(f, x), _mm512_set1_pd(1.0), kClamp),
+                           d, a);
+#else
     const V t = _mm512_max_pd(_mm512_set1_pd(-1.0), _mm512_sub_pd(f, x));
     return _mm512_fmadd_pd(_mm512_min_pd(_mm512_set1_pd(1.0), t), d, a);
+#endif
   }
 };
 static_assert(sizeof(Wide<float>::V) == kOutBlock<float> * sizeof(float), "one vector per OB");
@@ -368,6 +386,8 @@ inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
   constexpr int64_t OB = kOutBlock<T>;
   typename W::V a[NP];
   for (int p = 0; p < NP; ++p) a[p] = W::Load(acc + p * OB);
+  typename W::V one = W::Broadcast(T(1));
+  asm("" : "+v"(one));  // opaque: see ForwardTile
   for (int64_t i = 0; i < kernel_height; ++i, filter += window * OB) {
     if (rows[i] == nullptr) continue;
     const T* x = rows[i] + offset;
@@ -377,9 +397,9 @@ inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
       for (int p = 0; p < NP; ++p) {
         const typename W::V xb = W::Broadcast(x[p * pixel_step + k]);
         if constexpr (F == Formulation::kMaxIdentity) {
-          a[p] = W::Add(a[p], W::Max(xb, f));
+          a[p] = W::MulAdd(W::Max(xb, f), one, a[p]);
         } else {
-          a[p] = W::Add(a[p], W::AbsDiff(xb, f));
+          a[p] = W::MulAdd(W::AbsDiff(xb, f), one, a[p]);
         }
       }
     }
@@ -803,6 +823,55 @@ inline void FilterTile(const T* const* x, const T* const* dy, int64_t count,
   }
 }
 
+#if defined(__AVX512F__)
+// FilterTile with one 64-byte dY vector per output block: NK accumulators +
+// the dY vector, the broadcasts folded into the FMAs.
+template <typename T, int NK>
+inline void FilterTileWide(const T* const* x, const T* const* dy, int64_t count,
+                           int64_t step, int64_t dy_step, int64_t width, T* acc,
+                           int64_t acc_step) {
+  typedef Wide<T> W;
+  typename W::V a[NK];
+  for (int q = 0; q < NK; ++q) a[q] = W::Load(acc + q * acc_step);
+  for (int64_t r = 0; r < count; ++r) {
+    if (x[r] == nullptr) continue;
+    const T* xr = x[r];
+    const T* dr = dy[r];
+    for (int64_t ow = 0; ow < width; ++ow, xr += step, dr += dy_step) {
+      typename W::V d = W::Load(dr);
+      asm("" : "+v"(d));  // see ADDERNET_IN_REGISTER
+      for (int q = 0; q < NK; ++q) a[q] = W::MulAdd(W::Broadcast(xr[q]), d, a[q]);
+    }
+  }
+  for (int q = 0; q < NK; ++q) W::Store(acc + q * acc_step, a[q]);
+}
+constexpr int kFilterOffsetBlock = 12;
+#else
+constexpr int kFilterOffsetBlock = kPixelBlock;
+#endif
+
+// The filter tile for `nk` window offsets (kFilterOffsetBlock, kPixelBlock or 1).
+template <typename T>
+inline void FilterOffsets(int nk, const T* const* x, const T* const* dy, int64_t count,
+                          int64_t step, int64_t dy_step, int64_t width, T* acc,
+                          int64_t acc_step) {
+#if defined(__AVX512F__)
+  if (nk == kFilterOffsetBlock) {
+    FilterTileWide<T, kFilterOffsetBlock>(x, dy, count, step, dy_step, width, acc, acc_step);
+  } else if (nk == kPixelBlock) {
+    FilterTileWide<T, kPixelBlock>(x, dy, count, step, dy_step, width, acc, acc_step);
+  } else {
+    FilterTileWide<T, 1>(x, dy, count, step, dy_step, width, acc, acc_step);
+  }
+#else
+  if (nk == kPixelBlock) {
+    FilterTile<T, kPixelBlock>(x, dy, count, step, dy_step, width, acc, acc_step);
+  } else {
+    FilterTile<T, 1>(x, dy, count, step, dy_step, width, acc, acc_step);
+  }
+#endif
+}
+
 // Output rows the filter gradient folds into one register pass: long enough
 // that the accumulator tile is loaded and stored rarely, short enough that
 // the chunk's padded input rows stay in L2.
@@ -887,15 +956,12 @@ void AdderConv2DBackpropFilter(const AdderConvGeometry& g, const T* input,
                 xk[r] = xs[r] == nullptr ? nullptr : xs[r] + k;
                 dk[r] = dys[r] + b;
               }
-              if (window - k >= kPixelBlock) {
-                FilterTile<T, kPixelBlock>(xk, dk, count, pixel_step, padded_out,
-                                           g.out_width, a + k * padded_out, padded_out);
-                k += kPixelBlock;
-              } else {
-                FilterTile<T, 1>(xk, dk, count, pixel_step, padded_out, g.out_width,
-                                 a + k * padded_out, padded_out);
-                k += 1;
-              }
+              const int nk = window - k >= kFilterOffsetBlock ? kFilterOffsetBlock
+                             : window - k >= kPixelBlock         ? kPixelBlock
+                                                                 : 1;
+              FilterOffsets<T>(nk, xk, dk, count, pixel_step, padded_out, g.out_width,
+                               a + k * padded_out, padded_out);
+              k += nk;
             }
           }
         }
