@@ -15,7 +15,7 @@ TF_PIN := $(shell sed -n 's/^ *"\(tensorflow==[^"]*\)".*/\1/p' pyproject.toml)
 # TensorFlow's INFO lines (oneDNN, CUDA probing) drown the demo's output.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: all setup build cuda-check test demo study bench bench-gpu bazel-build clean
+.PHONY: all setup build cuda-check test demo study bench bench-gpu kernel-guard bazel-build clean
 
 all: build
 
@@ -89,9 +89,19 @@ study: build
 
 bench: build
 	$(PY) -m benchmarks.adder_conv
+	$(PY) -m benchmarks.kernel_isa
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.deploy
 	$(PY) -m benchmarks.int8_sad
+
+# Issue 14's guard, run by CI: fails when the kernels built for AVX2 only are more
+# than 4x slower per pair than the native build (one thread, no TF), or when the
+# library's whole-network forward or forward+backward is over 4x tf.nn.conv2d.
+# Both ratios are measured in one run, interleaved; healthy values and the bug
+# they catch are in docs/DESIGN.md ("Guards").
+kernel-guard: build
+	$(PY) -m benchmarks.kernel_isa --check 4
+	$(PY) -m benchmarks.adder_conv --check 4
 
 # On a machine with a GPU, CuPy or PyTorch, and nvcc (no TensorFlow needed):
 # the CUDA kernels against cuDNN. Plain python3, not the venv.

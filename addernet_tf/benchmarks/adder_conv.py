@@ -2,6 +2,7 @@
 """Adder convolution vs `tf.nn.conv2d` on ResNet-20 CIFAR layer shapes.
 
     python -m benchmarks.adder_conv [--batch 32] [--repeats 5] [--json] [--conv_max_isa AVX2]
+                                    [--check R]
 
 The first line names what the kernels were compiled for (`kernel_target()`)
 and the baseline conv's instruction-set cap. oneDNN picks AVX-512 wherever the
@@ -19,6 +20,10 @@ the result: absolute times on shared machines are noise):
   mem/conv       compiled peak allocator bytes / conv's, forward+backward
                  ("n/a", null in --json, where TensorFlow cannot reset or
                  read the CPU allocator's statistics: one note says so)
+--check R exits 1 when the summed forward or forward+backward is over R x conv
+(`make kernel-guard`, run by CI, uses R = 4: a guard against kernels that are
+slow on this machine whatever their build, where `benchmarks.kernel_isa`
+compares the AVX2 build with the native one).
 Each op is timed inside one `tf.function` that runs it `--inner` times in a
 `tf.range` loop (a bare `tf.function` call costs ~0.3 ms here, which would
 squeeze every ratio toward 1); the best of `--repeats` calls is kept.
@@ -187,6 +192,14 @@ def _cap_conv_isa(isa):
     return os.environ.get("ONEDNN_MAX_CPU_ISA") or "none"
 
 
+def over_limit(network, limit):
+    """["forward 4.20x", ...]: the summed ratios of `network` (the benchmark's last
+    row) that are over `limit`, the `--check` guard."""
+    return [f"{name} {network[key]:.2f}x" for name, key in
+            (("forward", "fwd_over_conv"), ("forward+backward", "fwdbwd_over_conv"))
+            if network[key] > limit]
+
+
 def define_flags(flag_values):
     d = cli.Definer(flag_values, module=__name__)
     d.DEFINE_integer("batch", 32, "Batch size.", lower_bound=1)
@@ -195,6 +208,11 @@ def define_flags(flag_values):
     d.DEFINE_integer("builtin_inner", 1, "Loop count for the (slow) builtin-op twin.",
                      lower_bound=1)
     d.DEFINE_boolean("json", False, "One JSON line per shape.")
+    d.DEFINE_float("check", None,
+                   "Exit 1 if the whole network's forward or forward+backward (the 3x3 "
+                   "layers' times summed) is more than this many times conv's: the guard "
+                   "`make kernel-guard` runs (issue 14's spilled tiles measured 5-10x).",
+                   lower_bound=1.0)
     d.DEFINE_enum("conv_max_isa", "default", CONV_ISAS,
                   "Cap on the instruction set of the baseline conv (oneDNN's "
                   "ONEDNN_MAX_CPU_ISA): AVX2 times it as a machine without AVX-512 runs "
@@ -267,6 +285,14 @@ def main(argv=None):
               f"{network['maxid_fwd_over_conv']:>12.2f}"
               f"{network['fwdbwd_over_conv']:>13.2f}{network['builtin_over_compiled']:>18.1f}"
               "   (all 3x3 layers, times summed)")
+    if args.check is not None:
+        over = over_limit(network, args.check)
+        if over:
+            raise SystemExit(f"adder_conv: the network's {' and '.join(over)} conv, over the "
+                             f"--check limit of {args.check:g}x")
+        print(f"adder_conv: check passed, the network's forward {network['fwd_over_conv']:.2f}x "
+              f"and forward+backward {network['fwdbwd_over_conv']:.2f}x conv, within "
+              f"{args.check:g}x", file=sys.stderr if args.json else sys.stdout)
     if _MEMORY_UNAVAILABLE:
         print(f"note: no memory figures: TensorFlow cannot give CPU:0 allocator statistics "
               f"here ({_MEMORY_UNAVAILABLE[0]})", file=sys.stderr if args.json else sys.stdout)

@@ -113,3 +113,36 @@ def test_the_isa_cap_reaches_onednn():
     isa = [line for line in proc.stdout.splitlines() if line.startswith("onednn_verbose")
            and ",isa:" in line]
     assert isa and all(line.endswith("isa:Intel AVX2") for line in isa), isa[:3]
+
+
+def test_check_names_the_summed_ratios_over_the_limit():
+    network = {"fwd_over_conv": 4.2, "fwdbwd_over_conv": 1.3}
+    assert adder_conv.over_limit(network, 4.0) == ["forward 4.20x"]
+    assert adder_conv.over_limit(network, 1.0) == ["forward 4.20x", "forward+backward 1.30x"]
+    assert adder_conv.over_limit(network, 4.2) == []
+
+
+def test_check_fails_in_one_line_over_the_limit_and_passes_under_it(monkeypatch, capsys):
+    # Times as a spilled kernel gives them: every compiled pass 5x conv's.
+    def measure(shape, batch, inner, builtin_inner, repeats):
+        times = {}
+        for name in ("fwd", "fwdbwd", "dx", "df"):
+            times["conv_" + name] = 1e-3
+            times["compiled_" + name] = 5e-3
+        times.update(maxid_fwd=4e-3, builtin_fwdbwd=0.2)
+        return times, {}
+
+    monkeypatch.setattr(adder_conv, "measure_shape", measure)
+    with pytest.raises(SystemExit) as exit_:
+        adder_conv.main(["--check=4"])
+    assert str(exit_.value.code) == ("adder_conv: the network's forward 5.00x and "
+                                     "forward+backward 5.00x conv, over the --check limit of 4x")
+    adder_conv.main(["--check=5"])
+    assert "adder_conv: check passed, the network's forward 5.00x" in capsys.readouterr().out
+
+
+def test_check_refuses_a_limit_under_one(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        adder_conv.main(["--check=0.5"])
+    assert exit_.value.code == cli.USAGE
+    assert "--check=0.5" in capsys.readouterr().err
