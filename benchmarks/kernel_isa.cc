@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -29,7 +30,17 @@ namespace {
 using addernet::AdderConvGeometry;
 namespace cpu = addernet::cpu;
 
-const auto kInline = [](int64_t units, int64_t, const auto& fn) { fn(int64_t{0}, units); };
+// One thread. Through std::function, as the TF op's thread pool takes it, so
+// the kernels' loops compile as in the op (a lambda of their own, not folded
+// into the caller; tests/ops/test_cpu_tiles_in_registers.py checks them).
+__attribute__((noinline)) void InlineFor(int64_t units, int64_t,
+                                         const std::function<void(int64_t, int64_t)>& fn) {
+  fn(0, units);
+}
+const auto kInline = [](int64_t units, int64_t cost,
+                        const std::function<void(int64_t, int64_t)>& fn) {
+  InlineFor(units, cost, fn);
+};
 
 AdderConvGeometry Geometry(int64_t n, int64_t h, int64_t c, int64_t o, int64_t stride) {
   const int64_t out = (h + 2 - 3) / stride + 1;

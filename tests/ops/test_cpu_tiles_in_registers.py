@@ -27,6 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "custom_ops" / "cc" / "kernels" / "adder_conv2d_op.cc"
 # The LiteRT op compiles the forward kernels again, with its own thread pool.
 LITERT_SOURCE = ROOT / "custom_ops" / "lite" / "adder_conv2d_litert.cc"
+# benchmarks.kernel_isa times the float kernels in a harness of its own (issue
+# 14's speed guard): its tiles must be the ones the ops run.
+HARNESS_SOURCE = ROOT / "benchmarks" / "kernel_isa.cc"
 KERNELS = [f"AdderConv2D{k}<{t}" for k in ("Forward", "BackpropInput", "BackpropFilter")
            for t in ("float", "double")]
 # The forward pass's second formulation (`formulation="max_identity"`).
@@ -43,8 +46,8 @@ pytestmark = pytest.mark.skipif(
 def _disassemble(march, tmp_path, source=SOURCE):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     obj = tmp_path / f"op_{march}.o"
-    flags = (["-I", str(ROOT / "third_party" / "litert" / "include")] if source == LITERT_SOURCE
-             else tf.sysconfig.get_compile_flags())
+    flags = {LITERT_SOURCE: ["-I", str(ROOT / "third_party" / "litert" / "include")],
+             HARNESS_SOURCE: []}.get(source) or tf.sysconfig.get_compile_flags()
     subprocess.run(["g++", "-c", str(source), "-o", str(obj), *flags,
                     "-O3", f"-march={march}", "-fPIC", "-std=c++17", "-I", str(ROOT),
                     "-Wno-deprecated-declarations", "-Wno-interference-size"], check=True)
@@ -52,24 +55,40 @@ def _disassemble(march, tmp_path, source=SOURCE):
                           capture_output=True, text=True, check=True).stdout
 
 
+# Tiles compiled as functions of their own (ADDERNET_TILE), by kernel.
+TILES = {"FilterTile": "AdderConv2DBackpropFilter", "FilterTileWide": "AdderConv2DBackpropFilter"}
+
+
+def _kernel_of(name):
+    """The kernel whose hot loops a function named `name` holds, or None."""
+    # The forward loop's lambda is in AdderConv2DForwardPacked.
+    name = name.replace("AdderConv2DForwardPacked<", "AdderConv2DForward<")
+    kernel = next((k for k in KERNELS if name.startswith("addernet::cpu::" + k)
+                   and "{lambda(long, long)#1}::operator()" in name), None)
+    tile = re.match(r"void addernet::cpu::(\w+)<(float|double)\b", name)
+    if kernel is None and tile and tile.group(1) in TILES:
+        kernel = f"{TILES[tile.group(1)]}<{tile.group(2)}"
+    if kernel and MAX_IDENTITY in name:
+        kernel += " max_identity"
+    return kernel
+
+
 def _kernel_bodies(asm):
-    """{kernel: [(address, instruction)]} of each kernel's parallel-for lambda."""
+    """{kernel: [[(address, instruction)] per function]}: each kernel's parallel-for
+    lambda and the tiles of its own that it calls."""
     bodies, current = {}, None
     for line in asm.splitlines():
         head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
         if head:
-            # The forward loop's lambda is in AdderConv2DForwardPacked.
-            name = head.group(1).replace("AdderConv2DForwardPacked<", "AdderConv2DForward<")
-            current = next((k for k in KERNELS if name.startswith("addernet::cpu::" + k)
-                            and "{lambda(long, long)#1}::operator()" in name), None)
-            if current and MAX_IDENTITY in name:
-                current += " max_identity"
-            if current:
-                bodies[current] = []
+            kernel = _kernel_of(head.group(1))
+            current = None
+            if kernel:
+                current = []
+                bodies.setdefault(kernel, []).append(current)
             continue
         insn = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
-        if current and insn:
-            bodies[current].append((int(insn.group(1), 16), insn.group(2)))
+        if current is not None and insn:
+            current.append((int(insn.group(1), 16), insn.group(2)))
     return bodies
 
 
@@ -112,14 +131,15 @@ def _through_the_stack(loop):
 
 @pytest.mark.parametrize("source, expected", [
     (SOURCE, EXPECTED),
-    (LITERT_SOURCE, {"AdderConv2DForward<float", "AdderConv2DForward<float max_identity"})],
-    ids=["tf_op", "litert_op"])
+    (LITERT_SOURCE, {"AdderConv2DForward<float", "AdderConv2DForward<float max_identity"}),
+    (HARNESS_SOURCE, {k for k in EXPECTED if "double" not in k})],
+    ids=["tf_op", "litert_op", "kernel_isa_harness"])
 @pytest.mark.parametrize("march", ["x86-64-v3", "x86-64-v4"])
 def test_hot_loops_keep_their_tiles_in_registers(march, source, expected, tmp_path):
     bodies = _kernel_bodies(_disassemble(march, tmp_path, source))
     assert set(bodies) == expected, sorted(bodies)
-    for kernel, body in bodies.items():
-        loops = _hot_loops(body)
+    for kernel, functions in bodies.items():
+        loops = [loop for body in functions for loop in _hot_loops(body)]
         assert loops, f"{march} {kernel}: no vector FMA or add loop found"
         for start, end, loop, outer in loops:
             bad = _through_the_stack(loop)

@@ -92,6 +92,20 @@ inline typename Simd<T>::V Abs(typename Simd<T>::V v) {
 #else
 #define ADDERNET_IN_REGISTER(v) (void)0
 #endif
+// A register tile compiled as a function of its own: its registers are
+// allocated for the tile alone, the same in every caller, not squeezed by the
+// caller's live values. Inlined into the dF lambda, whose loops keep many
+// pointers live, the AVX2 filter tile spilled a dY vector to the stack in
+// benchmarks/kernel_isa.cc and not in the TF op (30% slower). Not used for
+// the forward and dX tiles: there a call per tile measured 5-15% slower
+// (short dX tiles at stride 2), and tests/ops/test_cpu_tiles_in_registers.py
+// checks them inlined in every translation unit that compiles them.
+#if defined(__GNUC__)
+#define ADDERNET_TILE __attribute__((noinline))
+#else
+#define ADDERNET_TILE inline
+#endif
+
 // clamp(v, -1, 1), keeping NaN. With AVX, vmaxps/vminps directly (GCC turns
 // the portable spelling into compare + masked-move pairs inside the tile);
 // max(lo, v) and min(hi, v) return v when it is NaN.
@@ -793,7 +807,7 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
 // rows r and over ow of x[r][ow * step + q] * dy[r][ow][0..OB]; rows with a
 // null x (vertical padding) contribute nothing.
 template <typename T, int NK>
-inline void FilterTile(const T* const* x, const T* const* dy, int64_t count,
+ADDERNET_TILE void FilterTile(const T* const* x, const T* const* dy, int64_t count,
                        int64_t step, int64_t dy_step, int64_t width, T* acc,
                        int64_t acc_step) {
   typedef typename Simd<T>::V V;
@@ -827,7 +841,7 @@ inline void FilterTile(const T* const* x, const T* const* dy, int64_t count,
 // FilterTile with one 64-byte dY vector per output block: NK accumulators +
 // the dY vector, the broadcasts folded into the FMAs.
 template <typename T, int NK>
-inline void FilterTileWide(const T* const* x, const T* const* dy, int64_t count,
+ADDERNET_TILE void FilterTileWide(const T* const* x, const T* const* dy, int64_t count,
                            int64_t step, int64_t dy_step, int64_t width, T* acc,
                            int64_t acc_step) {
   typedef Wide<T> W;
