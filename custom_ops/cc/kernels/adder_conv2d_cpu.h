@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__AVX__)
@@ -341,7 +342,8 @@ struct Wide;
 #if defined(__AVX512DQ__)
 // vrangeps/pd immediate for clamp(v, -1, 1) as range(v, 1): bits 1:0 = 2
 // pick the operand of smaller magnitude, bits 3:2 = 0 give it v's sign. One
-// instruction for max + min, with the same values (a NaN v stays NaN).
+// instruction for max + min, with the same values for every v but NaN, which
+// it turns into +-1 (measured on Zen 5): used only where f - x cannot be NaN.
 constexpr int kClamp = 0x02;
 #endif
 template <>
@@ -357,12 +359,16 @@ struct Wide<float> {
   static V Zero() { return _mm512_setzero_ps(); }
   // a + clamp(f - x, -1, 1) * d; NaN in f - x passes the clamp (see ClampUnit).
   static V ClampedFma(V f, V x, V d, V a) {
+    const V t = _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_sub_ps(f, x));
+    return _mm512_fmadd_ps(_mm512_min_ps(_mm512_set1_ps(1.0f), t), d, a);
+  }
+  // The same where f - x is never NaN (finite f and x; see kClamp).
+  static V FiniteClampedFma(V f, V x, V d, V a) {
 #if defined(__AVX512DQ__)
     return _mm512_fmadd_ps(_mm512_range_ps(_mm512_sub_ps(f, x), _mm512_set1_ps(1.0f), kClamp),
                            d, a);
 #else
-    const V t = _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_sub_ps(f, x));
-    return _mm512_fmadd_ps(_mm512_min_ps(_mm512_set1_ps(1.0f), t), d, a);
+    return ClampedFma(f, x, d, a);
 #endif
   }
 };
@@ -378,12 +384,15 @@ struct Wide<double> {
   static V MulAdd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V Zero() { return _mm512_setzero_pd(); }
   static V ClampedFma(V f, V x, V d, V a) {
+    const V t = _mm512_max_pd(_mm512_set1_pd(-1.0), _mm512_sub_pd(f, x));
+    return _mm512_fmadd_pd(_mm512_min_pd(_mm512_set1_pd(1.0), t), d, a);
+  }
+  static V FiniteClampedFma(V f, V x, V d, V a) {
 #if defined(__AVX512DQ__)
     return _mm512_fmadd_pd(_mm512_range_pd(_mm512_sub_pd(f, x), _mm512_set1_pd(1.0), kClamp),
                            d, a);
 #else
-    const V t = _mm512_max_pd(_mm512_set1_pd(-1.0), _mm512_sub_pd(f, x));
-    return _mm512_fmadd_pd(_mm512_min_pd(_mm512_set1_pd(1.0), t), d, a);
+    return ClampedFma(f, x, d, a);
 #endif
   }
 };
@@ -391,7 +400,8 @@ static_assert(sizeof(Wide<float>::V) == kOutBlock<float> * sizeof(float), "one v
 static_assert(sizeof(Wide<double>::V) == kOutBlock<double> * sizeof(double), "one vector per OB");
 
 // ForwardTile with one 64-byte vector per pixel: NP accumulators + the filter
-// vector + a broadcast + a temporary, 19 of the 32 registers at NP = 16.
+// vector + the FMA's 1 + a broadcast + a temporary, 20 of the 32 registers at
+// NP = 16.
 template <typename T, int NP, Formulation F>
 inline void ForwardTileWide(const T* const* rows, int64_t kernel_height,
                             int64_t offset, int64_t window, int64_t pixel_step,
@@ -636,7 +646,8 @@ struct InputTap {
 };
 
 // dx[p] = sum over `num_taps` taps and o of clamp(f[o] - x[p], -1, 1) * dy[p][o]
-// over one lane block. The accumulators and the pixels' inputs stay in
+// over one lane block, where pixel p's x[p] and dx[p] lie at
+// x + p * pixel_step and dx + p * pixel_step. The accumulators and the pixels' inputs stay in
 // registers across all taps (they are locals, never addressed). With 32
 // vector registers even and odd o go to separate accumulators: with NP chains
 // alone the FMA latency, not the arithmetic, bounds the loop. With 16 the
@@ -644,13 +655,13 @@ struct InputTap {
 // two FMAs per step.
 template <typename T, int NP>
 inline void InputBlock(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
-                       int64_t out_c, const T* const* x, T* const* dx) {
+                       int64_t out_c, const T* x, T* dx, int64_t pixel_step) {
   typedef typename Simd<T>::V V;
   V a[NP], b[NP], xv[NP];
   for (int p = 0; p < NP; ++p) {
     a[p] = V{};
     b[p] = V{};
-    xv[p] = Load(x[p]);
+    xv[p] = Load(x + p * pixel_step);
   }
   for (int64_t k = 0; k < num_taps; ++k) {
     const T* filter = taps[k].filter;
@@ -673,21 +684,23 @@ inline void InputBlock(const InputTap<T>* taps, int64_t num_taps, int64_t filter
       for (int p = 0; p < NP; ++p) a[p] += ClampUnit(f0 - xv[p]) * Broadcast(dy[p][o]);
     }
   }
-  for (int p = 0; p < NP; ++p) Store(dx[p], a[p] + b[p]);
+  for (int p = 0; p < NP; ++p) Store(dx + p * pixel_step, a[p] + b[p]);
 }
 
 #if defined(__AVX512F__)
 // InputBlock over one 64-byte lane block: 3·NP + 2 filter vectors + dY
 // broadcasts + the clamp's constants, 20 of the 32 registers at NP = 4.
-template <typename T, int NP>
+// kFinite: every f and x finite, so the clamp may be the one-instruction
+// FiniteClampedFma.
+template <typename T, int NP, bool kFinite>
 inline void InputBlockWide(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
-                           int64_t out_c, const T* const* x, T* const* dx) {
+                           int64_t out_c, const T* x, T* dx, int64_t pixel_step) {
   typedef Wide<T> W;
   typename W::V a[NP], b[NP], xv[NP];
   for (int p = 0; p < NP; ++p) {
     a[p] = W::Zero();
     b[p] = W::Zero();
-    xv[p] = W::Load(x[p]);
+    xv[p] = W::Load(x + p * pixel_step);
   }
   for (int64_t k = 0; k < num_taps; ++k) {
     const T* filter = taps[k].filter;
@@ -697,30 +710,52 @@ inline void InputBlockWide(const InputTap<T>* taps, int64_t num_taps, int64_t fi
       const typename W::V f0 = W::Load(filter + o * filter_step);
       const typename W::V f1 = W::Load(filter + (o + 1) * filter_step);
       for (int p = 0; p < NP; ++p) {
-        a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
-        b[p] = W::ClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
+        if constexpr (kFinite) {
+          a[p] = W::FiniteClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+          b[p] = W::FiniteClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
+        } else {
+          a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+          b[p] = W::ClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
+        }
       }
     }
     if (o < out_c) {
       const typename W::V f0 = W::Load(filter + o * filter_step);
       for (int p = 0; p < NP; ++p) {
-        a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+        a[p] = kFinite ? W::FiniteClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p])
+                       : W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
       }
     }
   }
-  for (int p = 0; p < NP; ++p) W::Store(dx[p], W::Add(a[p], b[p]));
+  for (int p = 0; p < NP; ++p) W::Store(dx + p * pixel_step, W::Add(a[p], b[p]));
 }
 #endif
 
 // InputBlock or InputBlockWide for NP pixels over one kInputLanes block.
-template <typename T, int NP>
+template <typename T, int NP, bool kFinite>
 inline void InputPixels(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
-                        int64_t out_c, const T* const* x, T* const* dx) {
+                        int64_t out_c, const T* x, T* dx, int64_t pixel_step) {
 #if defined(__AVX512F__)
-  InputBlockWide<T, NP>(taps, num_taps, filter_step, out_c, x, dx);
+  InputBlockWide<T, NP, kFinite>(taps, num_taps, filter_step, out_c, x, dx, pixel_step);
 #else
-  InputBlock<T, NP>(taps, num_taps, filter_step, out_c, x, dx);
+  InputBlock<T, NP>(taps, num_taps, filter_step, out_c, x, dx, pixel_step);
 #endif
+}
+
+// Whether none of p[0, n) is infinite or NaN (an exponent field of all ones),
+// as integers so that the loop vectorizes.
+template <typename T>
+bool AllFinite(const T* p, int64_t n) {
+  typedef typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type U;
+  constexpr U kMagnitude = ~U(0) >> 1;
+  constexpr U kInfinity = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U most = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    U bits;
+    std::memcpy(&bits, p + e, sizeof(bits));
+    most = std::max<U>(most, bits & kMagnitude);
+  }
+  return most < kInfinity;
 }
 
 template <typename T, typename ParallelFor>
@@ -734,6 +769,12 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
   TransposeFilterForInput(g, filter, padded_c, workspace);
   const T* ft = workspace;
   const std::vector<T> zeros(o, T(0));
+  // With a non-finite f or x, f - x can be NaN: then a row runs one pixel per
+  // block with the NaN-keeping clamp, so that a tap outside the output meets
+  // no zero row (NaN * 0 would be NaN where the gradient has no term).
+  const bool finite_filter =
+      AllFinite(filter, g.kernel_height * g.kernel_width * c * o);
+  const int64_t pixel_step = g.stride_w * padded_c;
   const int64_t cost = g.in_width * padded_c * g.kernel_height *
                        g.kernel_width * o / (g.stride_h * g.stride_w) + 1;
 
@@ -747,19 +788,18 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
       for (int64_t w = 0; w < g.in_width; ++w) {
         std::memcpy(x_row.data() + w * padded_c, src + w * c, c * sizeof(T));
       }
+      const bool finite = finite_filter && AllFinite(src, g.in_width * c);
       for (int64_t cb = 0; cb < padded_c; cb += L) {
         for (int64_t phase = 0; phase < std::min(g.stride_w, g.in_width);
              ++phase) {
           const int64_t count = (g.in_width - phase + g.stride_w - 1) / g.stride_w;
           for (int64_t t0 = 0; t0 < count;) {
-            const int np = count - t0 >= kPixelBlock ? kPixelBlock : 1;
-            const T* x[kPixelBlock];
-            T* dx[kPixelBlock];
-            for (int p = 0; p < np; ++p) {
-              const int64_t w = phase + (t0 + p) * g.stride_w;
-              x[p] = x_row.data() + w * padded_c + cb;
-              dx[p] = dx_row.data() + w * padded_c + cb;
-            }
+            const int np = finite && count - t0 >= kPixelBlock ? kPixelBlock : 1;
+            // The block's pixels, w = phase + (t0 + p) * stride_w, are
+            // pixel_step apart in x_row and dx_row.
+            const int64_t first = (phase + t0 * g.stride_w) * padded_c + cb;
+            const T* x = x_row.data() + first;
+            T* dx = dx_row.data() + first;
             int64_t num_taps = 0;
             for (int64_t i = 0; i < g.kernel_height; ++i) {
               const int64_t num = h + g.pad_top - i;
@@ -785,9 +825,12 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
               }
             }
             if (np == kPixelBlock) {
-              InputPixels<T, kPixelBlock>(taps.data(), num_taps, padded_c, o, x, dx);
+              InputPixels<T, kPixelBlock, true>(taps.data(), num_taps, padded_c, o, x, dx,
+                                                pixel_step);
+            } else if (finite) {
+              InputPixels<T, 1, true>(taps.data(), num_taps, padded_c, o, x, dx, pixel_step);
             } else {
-              InputPixels<T, 1>(taps.data(), num_taps, padded_c, o, x, dx);
+              InputPixels<T, 1, false>(taps.data(), num_taps, padded_c, o, x, dx, pixel_step);
             }
             t0 += np;
           }
@@ -808,8 +851,8 @@ void AdderConv2DBackpropInput(const AdderConvGeometry& g, const T* input,
 // null x (vertical padding) contribute nothing.
 template <typename T, int NK>
 ADDERNET_TILE void FilterTile(const T* const* x, const T* const* dy, int64_t count,
-                       int64_t step, int64_t dy_step, int64_t width, T* acc,
-                       int64_t acc_step) {
+                              int64_t step, int64_t dy_step, int64_t width, T* acc,
+                              int64_t acc_step) {
   typedef typename Simd<T>::V V;
   constexpr int L = Simd<T>::kLanes;
   V a[NK][2];
@@ -842,8 +885,8 @@ ADDERNET_TILE void FilterTile(const T* const* x, const T* const* dy, int64_t cou
 // the dY vector, the broadcasts folded into the FMAs.
 template <typename T, int NK>
 ADDERNET_TILE void FilterTileWide(const T* const* x, const T* const* dy, int64_t count,
-                           int64_t step, int64_t dy_step, int64_t width, T* acc,
-                           int64_t acc_step) {
+                                  int64_t step, int64_t dy_step, int64_t width, T* acc,
+                                  int64_t acc_step) {
   typedef Wide<T> W;
   typename W::V a[NK];
   for (int q = 0; q < NK; ++q) a[q] = W::Load(acc + q * acc_step);
