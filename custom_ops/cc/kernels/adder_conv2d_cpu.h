@@ -435,21 +435,8 @@ constexpr int kForwardPixelBlock = 16;
 constexpr int kForwardPixelBlock = kPixelBlock;
 #endif
 
-// How many of `left` output pixels the next forward tile takes: a count that
-// ForwardPixels has a tile for. (The AVX2 build once got kForwardPixelBlock / 2
-// = 2 here, ran a 1-pixel tile and skipped the other pixel.)
-inline int ForwardPixelsFor(int64_t left) {
-#if defined(__AVX512F__)
-  return left >= kForwardPixelBlock       ? kForwardPixelBlock
-         : left >= kForwardPixelBlock / 2 ? kForwardPixelBlock / 2
-         : left >= kPixelBlock            ? kPixelBlock
-                                          : 1;
-#else
-  return left >= kPixelBlock ? kPixelBlock : 1;
-#endif
-}
-
-// The forward tile for `np` pixels (a ForwardPixelsFor count).
+// The forward tile for `np` pixels: kForwardPixelBlock, kForwardPixelBlock / 2
+// (AVX-512F only), kPixelBlock or 1. AdderConv2DForwardPacked picks np.
 template <typename T, Formulation F>
 inline void ForwardPixels(int np, const T* const* rows, int64_t kernel_height, int64_t offset,
                           int64_t window, int64_t pixel_step, const T* filter, T* acc) {
@@ -577,7 +564,17 @@ void AdderConv2DForwardPacked(const AdderConvGeometry& g, const T* input,
         const int64_t o0 = b * OB, on = std::min(OB, g.out_channels - o0);
         for (int64_t ow = 0; ow < g.out_width;) {
           const int64_t left = g.out_width - ow;
-          const int np = ForwardPixelsFor(left);
+          // Only counts ForwardPixels has a tile for: the AVX2 build once
+          // asked for kForwardPixelBlock / 2 = 2, ran a 1-pixel tile and
+          // skipped the other pixel (tests/ops/test_kernel_targets.py).
+#if defined(__AVX512F__)
+          const int np = left >= kForwardPixelBlock       ? kForwardPixelBlock
+                         : left >= kForwardPixelBlock / 2 ? kForwardPixelBlock / 2
+                         : left >= kPixelBlock            ? kPixelBlock
+                                                          : 1;
+#else
+          const int np = left >= kPixelBlock ? kPixelBlock : 1;
+#endif
           for (int p = 0; p < np; ++p) {
             std::memcpy(acc.data() + p * OB, init.data() + o0, OB * sizeof(T));
           }
