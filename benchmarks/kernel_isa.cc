@@ -6,16 +6,15 @@
 //
 //   kernel_isa H C O STRIDE BATCH REPEATS ROUNDS
 //
-// Before timing, each kernel's output on a small batch is checked against a
-// float64 loop written here (relative error <= 1e-4 of the sum of |terms|);
-// a mismatch prints one line to stderr and exits 1. Then prints one line of
+// Before timing, the kernels run on the same layer at batch 2 and are checked
+// against float64 sums (tests/ops/kernel_reference.h, within twice the
+// rounding bound); a mismatch prints one line to stderr and exits 1. Then prints one line of
 // key=value fields: the kernel target, the pairs per call and, per kernel
 // (fwd, maxid, dx, df), the best seconds per call over ROUNDS rounds of
 // REPEATS calls.
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +23,7 @@
 #include <vector>
 
 #include "custom_ops/cc/kernels/adder_conv2d_cpu.h"
+#include "tests/ops/kernel_reference.h"
 
 namespace {
 
@@ -65,7 +65,9 @@ struct Layer {
       for (float& e : *v) e = normal(rng);
     }
   }
-  void Forward() { cpu::AdderConv2DForward<float>(g, x.data(), f.data(), forward_ws.data(), y.data(), kInline); }
+  void Forward() {
+    cpu::AdderConv2DForward<float>(g, x.data(), f.data(), forward_ws.data(), y.data(), kInline);
+  }
   void MaxIdentity() {
     cpu::AdderConv2DForward<float, cpu::Formulation::kMaxIdentity>(
         g, x.data(), f.data(), forward_ws.data(), y.data(), kInline);
@@ -83,68 +85,6 @@ struct Layer {
   std::vector<float> x, f, dy, y, dx, df, forward_ws, input_ws, filter_ws;
 };
 
-// x[n, ih, iw, c] or 0 in the padding.
-double At(const Layer& l, int64_t n, int64_t ih, int64_t iw, int64_t c) {
-  const AdderConvGeometry& g = l.g;
-  if (ih < 0 || ih >= g.in_height || iw < 0 || iw >= g.in_width) return 0.0;
-  return l.x[((n * g.in_height + ih) * g.in_width + iw) * g.in_channels + c];
-}
-
-// Checks y, dx and df of `l` against float64 sums of the AdderNet formulas.
-bool Check(Layer& l) {
-  const AdderConvGeometry& g = l.g;
-  l.Forward();
-  std::vector<double> want_dx(l.x.size(), 0.0), scale_dx(l.x.size(), 0.0);
-  std::vector<double> want_df(l.f.size(), 0.0), scale_df(l.f.size(), 0.0);
-  std::vector<double> want_y(l.y.size()), scale_max(l.y.size());
-  const char* bad = nullptr;
-  for (int64_t n = 0; n < g.batch && bad == nullptr; ++n)
-    for (int64_t oh = 0; oh < g.out_height; ++oh)
-      for (int64_t ow = 0; ow < g.out_width; ++ow)
-        for (int64_t o = 0; o < g.out_channels; ++o) {
-          double sum = 0.0, max_scale = 0.0;
-          const int64_t out = ((n * g.out_height + oh) * g.out_width + ow) * g.out_channels + o;
-          const double d = l.dy[out];
-          for (int64_t i = 0; i < 3; ++i)
-            for (int64_t j = 0; j < 3; ++j)
-              for (int64_t c = 0; c < g.in_channels; ++c) {
-                const int64_t ih = oh * g.stride_h + i - 1, iw = ow * g.stride_w + j - 1;
-                const double xv = At(l, n, ih, iw, c);
-                const int64_t fi = ((i * 3 + j) * g.in_channels + c) * g.out_channels + o;
-                const double fv = l.f[fi];
-                sum += std::abs(xv - fv);
-                max_scale += 2 * std::abs(std::max(xv, fv)) + std::abs(xv) + std::abs(fv);
-                want_df[fi] += (xv - fv) * d;
-                scale_df[fi] += std::abs((xv - fv) * d);
-                if (ih >= 0 && ih < g.in_height && iw >= 0 && iw < g.in_width) {
-                  const int64_t xi = ((n * g.in_height + ih) * g.in_width + iw) * g.in_channels + c;
-                  want_dx[xi] += std::min(1.0, std::max(-1.0, fv - xv)) * d;
-                  scale_dx[xi] += std::abs(d);
-                }
-              }
-          want_y[out] = -sum;
-          scale_max[out] = max_scale;
-          if (std::abs(l.y[out] + sum) > 1e-4 * sum + 1e-6) bad = "fwd";
-        }
-  l.MaxIdentity();
-  // The max identity's bound grows with the operands, gamma_(k+3) times
-  // sum(2|max| + |x| + |f|) for k = 9 C terms (docs/DESIGN.md); twice it here.
-  const double k3 = 9.0 * g.in_channels + 3, u = std::ldexp(1.0, -24);
-  for (size_t e = 0; e < l.y.size() && bad == nullptr; ++e) {
-    if (std::abs(l.y[e] - want_y[e]) > 2 * k3 * u / (1 - k3 * u) * scale_max[e]) bad = "maxid";
-  }
-  l.Input();
-  for (size_t e = 0; e < l.dx.size() && bad == nullptr; ++e) {
-    if (std::abs(l.dx[e] - want_dx[e]) > 1e-4 * scale_dx[e] + 1e-6) bad = "dx";
-  }
-  l.Filter();
-  for (size_t e = 0; e < l.df.size() && bad == nullptr; ++e) {
-    if (std::abs(l.df[e] - want_df[e]) > 1e-4 * scale_df[e] + 1e-6) bad = "df";
-  }
-  if (bad != nullptr) std::fprintf(stderr, "kernel_isa: %s disagrees with the float64 loop\n", bad);
-  return bad == nullptr;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,8 +99,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kernel_isa: every argument must be >= 1\n");
     return 2;
   }
-  Layer small(Geometry(2, h, c, o, stride));
-  if (!Check(small)) return 1;
+  std::mt19937 check_rng(1);
+  if (!addernet::reference::CheckGeometry<float>("kernel_isa", Geometry(2, h, c, o, stride),
+                                                 check_rng)) {
+    return 1;
+  }
   Layer layer(Geometry(n, h, c, o, stride));
   void (Layer::*kernels[])() = {&Layer::Forward, &Layer::MaxIdentity, &Layer::Input,
                                 &Layer::Filter};

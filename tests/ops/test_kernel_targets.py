@@ -69,8 +69,9 @@ def test_the_sweep_catches_a_skipped_pixel(tmp_path):
             ROOT / "custom_ops" / "cc" / "kernels" / name).read_text()
         (tmp_path / "custom_ops" / "cc" / "kernels" / name).write_text(text)
     binary = tmp_path / "kernel_targets_broken"
+    # tmp_path first: its broken kernel header wins over the checkout's.
     subprocess.run(["g++", "-O1", "-march=x86-64-v3", "-std=c++17", "-I", str(tmp_path),
-                    str(SOURCE), "-o", str(binary)], check=True)
+                    "-I", str(ROOT), str(SOURCE), "-o", str(binary)], check=True)
     proc = subprocess.run([str(binary), "120", "7"], capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 1

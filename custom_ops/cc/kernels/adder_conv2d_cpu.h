@@ -357,18 +357,17 @@ struct Wide<float> {
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
   static V MulAdd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V Zero() { return _mm512_setzero_ps(); }
-  // a + clamp(f - x, -1, 1) * d; NaN in f - x passes the clamp (see ClampUnit).
-  static V ClampedFma(V f, V x, V d, V a) {
-    const V t = _mm512_max_ps(_mm512_set1_ps(-1.0f), _mm512_sub_ps(f, x));
-    return _mm512_fmadd_ps(_mm512_min_ps(_mm512_set1_ps(1.0f), t), d, a);
+  static V Sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  // clamp(v, -1, 1); a NaN v passes (see ClampUnit).
+  static V Clamp(V v) {
+    return _mm512_min_ps(_mm512_set1_ps(1.0f), _mm512_max_ps(_mm512_set1_ps(-1.0f), v));
   }
-  // The same where f - x is never NaN (finite f and x; see kClamp).
-  static V FiniteClampedFma(V f, V x, V d, V a) {
+  // The same for a v that is not NaN (see kClamp).
+  static V FiniteClamp(V v) {
 #if defined(__AVX512DQ__)
-    return _mm512_fmadd_ps(_mm512_range_ps(_mm512_sub_ps(f, x), _mm512_set1_ps(1.0f), kClamp),
-                           d, a);
+    return _mm512_range_ps(v, _mm512_set1_ps(1.0f), kClamp);
 #else
-    return ClampedFma(f, x, d, a);
+    return Clamp(v);
 #endif
   }
 };
@@ -383,21 +382,30 @@ struct Wide<double> {
   static V Add(V a, V b) { return _mm512_add_pd(a, b); }
   static V MulAdd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V Zero() { return _mm512_setzero_pd(); }
-  static V ClampedFma(V f, V x, V d, V a) {
-    const V t = _mm512_max_pd(_mm512_set1_pd(-1.0), _mm512_sub_pd(f, x));
-    return _mm512_fmadd_pd(_mm512_min_pd(_mm512_set1_pd(1.0), t), d, a);
+  static V Sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V Clamp(V v) {
+    return _mm512_min_pd(_mm512_set1_pd(1.0), _mm512_max_pd(_mm512_set1_pd(-1.0), v));
   }
-  static V FiniteClampedFma(V f, V x, V d, V a) {
+  static V FiniteClamp(V v) {
 #if defined(__AVX512DQ__)
-    return _mm512_fmadd_pd(_mm512_range_pd(_mm512_sub_pd(f, x), _mm512_set1_pd(1.0), kClamp),
-                           d, a);
+    return _mm512_range_pd(v, _mm512_set1_pd(1.0), kClamp);
 #else
-    return ClampedFma(f, x, d, a);
+    return Clamp(v);
 #endif
   }
 };
 static_assert(sizeof(Wide<float>::V) == kOutBlock<float> * sizeof(float), "one vector per OB");
 static_assert(sizeof(Wide<double>::V) == kOutBlock<double> * sizeof(double), "one vector per OB");
+
+// a + clamp(f - x, -1, 1) * d. kFinite: f and x are finite, so f - x is not
+// NaN and the clamp may be the one-instruction FiniteClamp.
+template <typename T, bool kFinite>
+inline typename Wide<T>::V ClampedFma(typename Wide<T>::V f, typename Wide<T>::V x,
+                                      typename Wide<T>::V d, typename Wide<T>::V a) {
+  typedef Wide<T> W;
+  const typename W::V t = W::Sub(f, x);
+  return W::MulAdd(kFinite ? W::FiniteClamp(t) : W::Clamp(t), d, a);
+}
 
 // ForwardTile with one 64-byte vector per pixel: NP accumulators + the filter
 // vector + the FMA's 1 + a broadcast + a temporary, 20 of the 32 registers at
@@ -654,9 +662,9 @@ struct InputTap {
 };
 
 // dx[p] = sum over `num_taps` taps and o of clamp(f[o] - x[p], -1, 1) * dy[p][o]
-// over one lane block, where pixel p's x[p] and dx[p] lie at
-// x + p * pixel_step and dx + p * pixel_step. The accumulators and the pixels' inputs stay in
-// registers across all taps (they are locals, never addressed). With 32
+// over one lane block, where pixel p's x[p] and dx[p] lie at x + p *
+// pixel_step and dx + p * pixel_step. The accumulators and the pixels' inputs
+// stay in registers across all taps (they are locals, never addressed). With 32
 // vector registers even and odd o go to separate accumulators: with NP chains
 // alone the FMA latency, not the arithmetic, bounds the loop. With 16 the
 // second set would not fit (see kVectorRegisters): one set, each chain taking
@@ -698,8 +706,7 @@ inline void InputBlock(const InputTap<T>* taps, int64_t num_taps, int64_t filter
 #if defined(__AVX512F__)
 // InputBlock over one 64-byte lane block: 3·NP + 2 filter vectors + dY
 // broadcasts + the clamp's constants, 20 of the 32 registers at NP = 4.
-// kFinite: every f and x finite, so the clamp may be the one-instruction
-// FiniteClampedFma.
+// kFinite: every f and x finite (see ClampedFma).
 template <typename T, int NP, bool kFinite>
 inline void InputBlockWide(const InputTap<T>* taps, int64_t num_taps, int64_t filter_step,
                            int64_t out_c, const T* x, T* dx, int64_t pixel_step) {
@@ -718,20 +725,14 @@ inline void InputBlockWide(const InputTap<T>* taps, int64_t num_taps, int64_t fi
       const typename W::V f0 = W::Load(filter + o * filter_step);
       const typename W::V f1 = W::Load(filter + (o + 1) * filter_step);
       for (int p = 0; p < NP; ++p) {
-        if constexpr (kFinite) {
-          a[p] = W::FiniteClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
-          b[p] = W::FiniteClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
-        } else {
-          a[p] = W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
-          b[p] = W::ClampedFma(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
-        }
+        a[p] = ClampedFma<T, kFinite>(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+        b[p] = ClampedFma<T, kFinite>(f1, xv[p], W::Broadcast(dy[p][o + 1]), b[p]);
       }
     }
     if (o < out_c) {
       const typename W::V f0 = W::Load(filter + o * filter_step);
       for (int p = 0; p < NP; ++p) {
-        a[p] = kFinite ? W::FiniteClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p])
-                       : W::ClampedFma(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
+        a[p] = ClampedFma<T, kFinite>(f0, xv[p], W::Broadcast(dy[p][o]), a[p]);
       }
     }
   }
